@@ -11,9 +11,39 @@ import click
 from ._version import __version__
 from .errors import SatlabError
 
+# Subcommands living in their own rooms, imported only when named (keeps `satlab --help`
+# fast and lets each subpackage own its CLI). A room not yet built is simply not listed.
+LAZY_COMMANDS = {
+    "simulate": "satlab.simulate.cli:simulate",
+    "crossmatch": "satlab.orbits.cli:crossmatch",
+    "train": "satlab.train.cli:train",
+    "evaluate": "satlab.train.cli:evaluate",
+    "report": "satlab.report:report_command",
+}
+
 
 class _Group(click.Group):
-    """Turn satlab errors into one clear line and exit code 2, not a traceback."""
+    """Lazy subcommands; satlab errors become one clear line and exit code 2."""
+
+    def _lazy(self, name):
+        import importlib
+
+        module, _, attr = LAZY_COMMANDS[name].partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                return None  # that room is not built yet
+            raise
+
+    def list_commands(self, ctx):
+        lazy = [n for n in LAZY_COMMANDS if self._lazy(n) is not None]
+        return sorted([*super().list_commands(ctx), *lazy])
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS:
+            return self._lazy(name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx):
         try:
