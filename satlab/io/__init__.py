@@ -83,7 +83,7 @@ def scan(path: Path, *, instrument: str | None = None) -> FrameFile:
         return scan_cheops(path)
     if instrument is None:
         with open_fits(path) as hdul:
-            if is_cheops(path, hdul):
+            if is_cheops(path, [h.name for h in hdul]):
                 return scan_cheops(path)
     return scan_fits(path)
 

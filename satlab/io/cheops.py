@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileFormatError, FrameError, InputError
+from ..errors import FileFormatError, FrameError, InputError, MissingFileError
 from ..frames import circular_footprint
-from ._base import FrameFile, check_complete, open_fits
+from ._base import FrameFile
 from .wcs import cd_to_orientation, orientation_to_cd, tan_pixel_to_world
 
 __all__ = ["FILE_GLOB", "cheops_filename", "is_cheops", "scan_cheops", "write_cheops_subarray"]
@@ -40,51 +40,68 @@ _HEADER_ATTRS = {
 }
 
 
-def is_cheops(path: Path, hdul=None) -> bool:
+def is_cheops(path: Path, extnames=()) -> bool:
     """True if the file name or any EXTNAME marks a CHEOPS SubArray product."""
     if re.search(r"SCI_(COR|CAL|RAW)_SubArray", path.name, re.IGNORECASE):
         return True
-    return hdul is not None and any(_CUBE.match(h.name or "") for h in hdul)
+    return any(_CUBE.match(name or "") for name in extnames)
 
 
-def _find(hdul, path: Path, kind: str):
-    for hdu in hdul:
-        if _CUBE.match(hdu.name or ""):
-            level = _CUBE.match(hdu.name).group(1).upper()
-            if kind == "cube":
-                return hdu
-            name = f"SCI_{level}_IMAGEMETADATA"
-            if name in hdul:
-                return hdul[name]
-            raise FileFormatError(
-                f"{path}: extension SCI_{level}_ImageMetadata not found (HDUs: "
-                f"{[h.name for h in hdul]}); it holds the per-frame times and WCS"
-            )
+def _open(path: Path):
+    """Open with fitsio (cfitsio): scanning a CHEOPS file's headers and metadata table is
+    ~0.7 ms there against ~30 ms through astropy.io.fits, which decides whether a
+    1,000-file archive opens in one second or in half a minute."""
+    import fitsio
+
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such file")
+    try:
+        return fitsio.FITS(str(path))
+    except OSError as exc:
+        reason = str(exc).splitlines()[0]
+        raise FileFormatError(f"{path}: not a readable FITS file ({reason})") from exc
+
+
+def _find(fits, path: Path):
+    """The cube HDU and its metadata table, by EXTNAME."""
+    names = [hdu.get_extname() for hdu in fits]
+    for hdu, name in zip(fits, names, strict=True):
+        match = _CUBE.match(name or "")
+        if match:
+            meta = f"SCI_{match.group(1).upper()}_IMAGEMETADATA"
+            if meta not in names:
+                raise FileFormatError(
+                    f"{path}: extension SCI_{match.group(1).upper()}_ImageMetadata not found "
+                    f"(HDUs: {names}); it holds the per-frame times and WCS"
+                )
+            return hdu, fits[names.index(meta)]
     raise FileFormatError(
         f"{path}: no SCI_COR_SubArray / SCI_CAL_SubArray / SCI_RAW_SubArray extension "
-        f"(HDUs: {[h.name for h in hdul]})"
+        f"(HDUs: {names})"
     )
 
 
-def _times(path: Path, meta, extname: str) -> np.ndarray:
-    from astropy.time import Time
-
-    names = {c.upper() for c in meta.columns.names}
+def _times(path: Path, meta, names: set[str]) -> np.ndarray:
     if "UTC_TIME" in names:
-        return Time(np.char.strip(np.asarray(meta.data["UTC_TIME"]).astype(str)), scale="utc")
+        stamps = np.char.strip(meta.read(columns=["UTC_TIME"])["UTC_TIME"].astype(str))
+        try:
+            return np.asarray(stamps, dtype="datetime64[ns]")  # ISO UTC, as DRP writes it
+        except ValueError as exc:
+            raise FileFormatError(f"{path}: column UTC_TIME is not ISO time ({exc})") from exc
     if "MJD_TIME" in names:
-        return Time(np.asarray(meta.data["MJD_TIME"], dtype=float), format="mjd", scale="utc")
+        from astropy.time import Time
+
+        mjd = np.asarray(meta.read(columns=["MJD_TIME"])["MJD_TIME"], dtype=float)
+        return Time(mjd, format="mjd", scale="utc").datetime64
     raise FileFormatError(
-        f"{path}: extension {extname} has no UTC_TIME or MJD_TIME column (found "
+        f"{path}: extension {meta.get_extname()} has no UTC_TIME or MJD_TIME column (found "
         f"{sorted(names)}); satlab needs mid-exposure UTC times per frame"
     )
 
 
 def _read_cube(path: Path, extname: str, valid: np.ndarray) -> np.ndarray:
-    from astropy.io import fits
-
-    with fits.open(path, memmap=True) as hdul:
-        out = np.array(hdul[extname].data, dtype=np.float32)  # big-endian f64 -> native f32
+    with _open(path) as fits:
+        out = fits[extname].read().astype(np.float32)  # f64 -> native f32
     out[:, ~valid] = np.nan
     out[~np.isfinite(out)] = np.nan
     return out
@@ -92,45 +109,49 @@ def _read_cube(path: Path, extname: str, valid: np.ndarray) -> np.ndarray:
 
 def scan_cheops(path: Path) -> FrameFile:
     """Scan a CHEOPS SubArray file: headers and the metadata table, no pixels."""
-    with open_fits(path) as hdul:
-        cube = _find(hdul, path, "cube")
-        meta = _find(hdul, path, "meta")
-        check_complete(path, cube, cube.name)
-        naxis = int(cube.header.get("NAXIS", 0))
-        if naxis != 3:
+    with _open(path) as fits:
+        cube, meta = _find(fits, path)
+        extname = cube.get_extname()
+        header = {**dict(fits[0].read_header()), **dict(cube.read_header())}
+        dims = cube.get_dims()
+        if len(dims) != 3:
             raise FrameError(
-                f"{path}: extension {cube.name} has {naxis} axes; expected a (frame, y, x) cube"
+                f"{path}: extension {extname} has {len(dims)} axes; expected a (frame, y, x) cube"
             )
-        n, ny, nx = (int(cube.header[f"NAXIS{k}"]) for k in (3, 2, 1))
-        if len(meta.data) != n:
+        n, ny, nx = dims
+        nbytes = n * ny * nx * abs(int(header["BITPIX"])) // 8
+        if cube.get_offsets()["data_start"] + nbytes > path.stat().st_size:
             raise FileFormatError(
-                f"{path}: extension {meta.name} has {len(meta.data)} rows for {n} frames in "
-                f"{cube.name}"
+                f"{path}: HDU {extname} is truncated: expected {nbytes} data bytes, the file "
+                f"has {path.stat().st_size} bytes in all"
             )
-        time = _times(path, meta, meta.name)
-        names = {c.upper() for c in meta.columns.names}
-        header = {**hdul[0].header, **cube.header}
-        attrs = {"instrument": "CHEOPS", "source": str(path)}
-        for key, name in _HEADER_ATTRS.items():
-            if key in header:
-                value = header[key]
-                attrs[name] = value.strip() if isinstance(value, str) else value
-        exptime = _exptime(path, header)
-        coords = {"time": time.datetime64, "exptime": np.full(n, exptime)}
-        if "BJD_TIME" in names:
-            coords["bjd_time"] = np.asarray(meta.data["BJD_TIME"], dtype=float)
-        for col in ("LOS_TO_EARTH_ANGLE", "LOS_TO_SUN_ANGLE"):
-            if col in names:
-                coords[col.lower()] = np.asarray(meta.data[col], dtype=float)
-        if all(c in names for c in _WCS_COLS):
-            w = {c: np.asarray(meta.data[c], dtype=float) for c in _WCS_COLS}
-            ra, dec = tan_pixel_to_world((nx - 1) / 2.0, (ny - 1) / 2.0, *(w[c] for c in _WCS_COLS))
-            roll, scale, parity = cd_to_orientation(w["CD1_1"], w["CD1_2"], w["CD2_1"], w["CD2_2"])
-            coords.update(ra=ra, dec=dec, roll=roll)
-            attrs["pixel_scale"] = float(np.median(scale))
-            attrs["parity"] = int(np.sign(np.median(parity)))
-        valid = circular_footprint((ny, nx))
-        extname = cube.name
+        if meta.get_nrows() != n:
+            raise FileFormatError(
+                f"{path}: extension {meta.get_extname()} has {meta.get_nrows()} rows for {n} "
+                f"frames in {extname}"
+            )
+        names = {c.upper() for c in meta.get_colnames()}
+        coords = {"time": _times(path, meta, names), "exptime": np.full(n, _exptime(path, header))}
+        wanted = [c for c in ("BJD_TIME", "LOS_TO_EARTH_ANGLE", "LOS_TO_SUN_ANGLE") if c in names]
+        wcs = all(c in names for c in _WCS_COLS)
+        table = (
+            meta.read(columns=wanted + (list(_WCS_COLS) if wcs else [])) if wanted or wcs else None
+        )
+    attrs = {"instrument": "CHEOPS", "source": str(path)}
+    for key, name in _HEADER_ATTRS.items():
+        if key in header:
+            value = header[key]
+            attrs[name] = value.strip() if isinstance(value, str) else value
+    for col in wanted:
+        coords[col.lower()] = np.asarray(table[col], dtype=float)
+    if wcs:
+        w = [np.asarray(table[c], dtype=float) for c in _WCS_COLS]
+        ra, dec = tan_pixel_to_world((nx - 1) / 2.0, (ny - 1) / 2.0, *w)
+        roll, scale, parity = cd_to_orientation(*w[4:])
+        coords.update(ra=ra, dec=dec, roll=roll)
+        attrs["pixel_scale"] = float(np.median(scale))
+        attrs["parity"] = int(np.sign(np.median(parity)))
+    valid = circular_footprint((ny, nx))
     return FrameFile(
         path, (n, ny, nx), coords, attrs, valid, lambda p: _read_cube(p, extname, valid)
     )
