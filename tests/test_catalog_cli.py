@@ -93,17 +93,14 @@ def test_sample_script_reproduces_the_bundled_file(tmp_path):
 
 
 def test_import_is_light():
+    """Heavy libraries load only when used (the import time itself is benchmarked)."""
     code = (
-        "import sys, time; t = time.perf_counter(); import satlab; "
-        "dt = time.perf_counter() - t; "
-        "heavy = [m for m in ('torch', 'holoviews', 'ipywidgets', 'astropy', 'dask') "
-        "if m in sys.modules]; "
-        "print(dt, heavy)"
+        "import sys, satlab; "
+        "print([m for m in ('torch', 'holoviews', 'ipywidgets', 'astropy', 'dask', 'fitsio') "
+        "if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    dt, heavy = out.stdout.split(" ", 1)
-    assert heavy.strip() == "[]"
-    assert float(dt) < 1.0
+    assert out.stdout.strip() == "[]"
 
 
 def test_ruff_lint_and_format():
@@ -112,3 +109,11 @@ def test_ruff_lint_and_format():
             [sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True
         )
         assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line for line in quick.strip().splitlines() if line.strip()]
+    assert len(commands) == 2
+    assert commands[1] in (ROOT / ".ci" / "run").read_text().splitlines()

@@ -126,3 +126,18 @@ def test_row_count_mismatch(cheops_file):
     fits.HDUList(hdus).writeto(path, overwrite=True)
     with pytest.raises(FileFormatError, match="2 rows for 4 frames"):
         satlab.open_frames(path)
+
+
+def test_truncated_cheops_file(cheops_file):
+    path = cheops_file()
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(FileFormatError, match="truncated"):
+        satlab.open_frames(path)
+
+
+def test_cheops_named_file_that_is_not_fits(tmp_path):
+    path = tmp_path / "CH_PR1_TG1_SCI_COR_SubArray_V0300.fits"
+    path.write_text("SIMPLE? no.\n" * 300)
+    with pytest.raises(FileFormatError, match="not a readable FITS"):
+        satlab.open_frames(path)
