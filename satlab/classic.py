@@ -1,0 +1,428 @@
+"""Classic (non-learned) trail detectors: the baselines satlab's models are measured against.
+
+Both run on a background-subtracted, smoothed, star-masked significance image of each frame:
+
+* ``hough``: skimage's :func:`~skimage.transform.hough_line` on the thresholded image (the
+  linear-feature route of Billot et al. 2024 that seed 001 compares with), iteratively:
+  strongest line, fit, remove its pixels, repeat;
+* ``radon``: skimage's :func:`~skimage.transform.radon` of the significance image,
+  normalised per line by the square root of its path length through the valid footprint
+  and by the robust scatter of the sinogram, so a peak reads as a significance in sigma
+  (the idea of Stark et al. 2022's modified Radon transform, which uses a median along
+  the line; here stars are masked before the sum instead, which skimage supports directly);
+* ``findsat``: :func:`acstools.findsat_mrt` itself when the optional ``acstools`` is
+  installed.
+
+Each returns the trail table of :mod:`satlab.lines` with the same ``(rho, theta)``
+convention, so every detector is scored by the same metrics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .frames import as_frames
+from .lines import _fit_segment, empty_trails, frame_index, merge_collinear, trail_table
+
+__all__ = ["findsat_trails", "hough_trails", "radon_trails", "significance"]
+
+
+def significance(
+    image,
+    good,
+    *,
+    smooth_px: float = 2.0,
+    star_sigma: float = 8.0,
+    star_elongation: float = 2.0,
+):
+    """Background-subtracted, smoothed significance map with compact sources masked.
+
+    Parameters
+    ----------
+    image : ndarray (y, x)
+        Flux [ADU]; NaN where not measured.
+    good : ndarray of bool (y, x)
+        Pixels that may be used.
+    smooth_px : float
+        Gaussian smoothing sigma [px] (a matched filter for trails wider than a pixel).
+    star_sigma, star_elongation : float
+        Connected regions above ``star_sigma`` whose major / minor axis ratio is below
+        ``star_elongation`` are stars (or other compact sources): a disc of 1.5 times their
+        equivalent radius plus ``2 * smooth_px`` around each is masked. The level is well
+        above a faint trail's, whose noisy fragments would otherwise read as compact.
+
+    Returns
+    -------
+    ndarray (y, x)
+        Significance [sigma of the smoothed background]; NaN outside ``good`` and on stars.
+    """
+    from astropy.stats import sigma_clipped_stats
+    from scipy import ndimage
+    from skimage.measure import label, regionprops
+
+    good = good & np.isfinite(image)
+    if good.sum() < 10:
+        return np.full(image.shape, np.nan)
+    _, med, _ = sigma_clipped_stats(image[good], sigma=3.0, maxiters=5)
+    r = np.where(good, image - med, 0.0)
+    if smooth_px > 0:
+        # normalised convolution: the footprint edge does not dim the smoothed sky
+        weight = ndimage.gaussian_filter(good.astype(float), smooth_px)
+        r = ndimage.gaussian_filter(r, smooth_px) / np.maximum(weight, 1e-3)
+        r[~good] = 0.0
+    _, med, std = sigma_clipped_stats(r[good], sigma=3.0, maxiters=5)
+    if not std > 0:
+        return np.full(image.shape, np.nan)
+    s = np.where(good, (r - med) / std, np.nan)
+    yy, xx = np.ogrid[: s.shape[0], : s.shape[1]]
+    for reg in regionprops(label(np.nan_to_num(s) > star_sigma, connectivity=2)):
+        if reg.axis_major_length / max(reg.axis_minor_length, 1.0) < star_elongation:
+            cy, cx = reg.centroid
+            radius = 1.2 * reg.equivalent_diameter_area / 2.0 + 2.0 * smooth_px
+            s[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = np.nan
+    return s
+
+
+def _segment_on_line(s, sel, rho, theta_deg, *, band_px, min_fill, seed):
+    """Fit the trail segment near an approximate line from the selected pixels around it.
+
+    Pixels of ``sel`` within ``band_px / 2`` of the line are binned along it (5 px bins).
+    A bin is full when at least ``min_fill`` of its measured (non-NaN) band pixels are
+    selected, unknown when most of it is masked (a star, the footprint edge). The longest
+    run of full bins, bridging single empty bins and any unknown stretch, is the trail,
+    fitted by :func:`satlab.lines._fit_segment`.
+    """
+    th = np.radians(theta_deg)
+    ny, nx = s.shape
+    yy, xx = np.mgrid[:ny, :nx]
+    u = xx * np.cos(th) + yy * np.sin(th) - rho
+    t = -xx * np.sin(th) + yy * np.cos(th)
+    inband = np.abs(u) <= band_px / 2.0
+    measured = inband & np.isfinite(s)
+    if not measured.any():
+        return None
+    edges = np.arange(t[inband].min(), t[inband].max() + 5.0, 5.0)
+    total, _ = np.histogram(t[inband], edges)
+    seen, _ = np.histogram(t[measured], edges)
+    hit, _ = np.histogram(t[measured & sel], edges)
+    state = np.where(seen < 0.5 * total, -1, (hit >= min_fill * np.maximum(seen, 1)).astype(int))
+    best, start, last_full, gap = (0, 0, 0), None, None, 0
+    for i, st in enumerate([*state, 0, 0]):
+        if st == 1:
+            start = i if start is None else start
+            last_full, gap = i, 0
+        elif start is not None and st == 0:
+            gap += 1
+            if gap > 1:  # two empty bins end the run
+                best = max(best, (last_full + 1 - start, start, last_full + 1))
+                start, gap = None, 0
+    if best[0] < 2:
+        return None
+    lo, hi = edges[best[1]], edges[best[2]]
+    pick = measured & sel & (t >= lo) & (t <= hi)
+    if pick.sum() < 5:
+        return None
+    y, x = np.nonzero(pick)
+    w = np.clip(s[y, x], 1e-3, None)
+    return _fit_segment(x.astype(float), y.astype(float), w, s.shape, seed=seed)
+
+
+def _band_width(s, rho, theta_deg, *, max_px: float) -> float:
+    """Full width [px] of the trail across the line: FWHM of the mean cross profile."""
+    th = np.radians(theta_deg)
+    ny, nx = s.shape
+    yy, xx = np.mgrid[:ny, :nx]
+    u = np.rint(xx * np.cos(th) + yy * np.sin(th) - rho).astype(int)
+    near = (np.abs(u) <= max_px) & np.isfinite(s)
+    prof = np.bincount(u[near] + int(max_px), weights=s[near], minlength=2 * int(max_px) + 1)
+    cnt = np.bincount(u[near] + int(max_px), minlength=2 * int(max_px) + 1)
+    prof = prof / np.maximum(cnt, 1)
+    c = int(max_px)
+    half = prof[c - 1 : c + 2].max() / 2.0
+    lo = c
+    while lo > 0 and prof[lo - 1] > half:
+        lo -= 1
+    hi = c
+    while hi < len(prof) - 1 and prof[hi + 1] > half:
+        hi += 1
+    return float(hi - lo + 1)
+
+
+def _frames_loop(frames, detect, *, method, params, empty_reason):
+    ds = as_frames(frames)
+    valid = np.asarray(ds["valid"].values, bool)
+    ids = frame_index(ds)
+    rows = []
+    for k in range(ds.sizes["frame"]):
+        img = np.asarray(ds["flux"][k].values, dtype=np.float64)
+        for seg in detect(img, valid):
+            seg.pop("_pix", None)
+            rows.append({"frame": ids[k], **seg})
+    if not rows:
+        return empty_trails(method=method, reason=empty_reason, params=params)
+    return trail_table(rows, method=method, params=params)
+
+
+def _check(threshold, name="threshold"):
+    if not np.isfinite(threshold) or threshold <= 0:
+        raise InputError(f"{name}: expected a positive number, got {threshold}")
+
+
+def hough_trails(
+    frames,
+    *,
+    threshold: float = 3.0,
+    min_votes: int | None = None,
+    smooth_px: float = 2.0,
+    min_length_px: float = 30.0,
+    max_trails: int = 5,
+    angle_step_deg: float = 0.5,
+    max_width_px: float = 40.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Trails by the Hough transform of the thresholded significance image.
+
+    Parameters
+    ----------
+    frames : frames-like
+        Anything :func:`satlab.as_frames` accepts.
+    threshold : float
+        Binarisation level of the significance map [sigma].
+    min_votes : int, optional
+        Accumulator peak (pixels on the line) a trail needs; default ``min_length_px``.
+    smooth_px : float
+        Gaussian smoothing before thresholding [px].
+    min_length_px : float
+        Shorter fitted trails are dropped [px].
+    max_trails : int
+        At most this many trails per frame.
+    angle_step_deg : float
+        Hough angle resolution [deg].
+    max_width_px : float
+        Widest trail searched for [px]; sets the band pixels are collected from.
+    seed : int
+        Seed of the RANSAC segment fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The trail table (:data:`satlab.lines.TRAIL_COLUMNS`); ``score`` is the Hough
+        peak [pixels on the line]. No trail: empty table and a :class:`SatlabWarning`.
+    """
+    from skimage.transform import hough_line, hough_line_peaks
+
+    _check(threshold)
+    min_votes = int(min_length_px if min_votes is None else min_votes)
+    params = {
+        "threshold": threshold,
+        "min_votes": min_votes,
+        "smooth_px": smooth_px,
+        "min_length_px": min_length_px,
+        "max_trails": max_trails,
+        "angle_step_deg": angle_step_deg,
+        "max_width_px": max_width_px,
+        "seed": seed,
+    }
+    angles = np.radians(np.arange(-90.0, 90.0, angle_step_deg))
+
+    def detect(img, valid):
+        s = significance(img, valid, smooth_px=smooth_px)
+        binary = s > threshold
+        found = []
+        for _ in range(max_trails):
+            if binary.sum() < min_votes:
+                break
+            h, th, d = hough_line(binary, theta=angles)
+            votes, th, d = hough_line_peaks(h, th, d, num_peaks=1, threshold=min_votes)
+            if len(votes) == 0:
+                break
+            theta_deg, rho = float(np.degrees(th[0])), float(d[0])
+            width = min(_band_width(s, rho, theta_deg, max_px=max_width_px), max_width_px)
+            seg = _segment_on_line(
+                s, binary, rho, theta_deg, band_px=2 * width, min_fill=0.3, seed=seed
+            )
+            # remove what this line explains whether or not it made a trail
+            th_r = np.radians(theta_deg)
+            yy, xx = np.mgrid[: s.shape[0], : s.shape[1]]
+            binary &= np.abs(xx * np.cos(th_r) + yy * np.sin(th_r) - rho) > width
+            if seg is None or seg["length_px"] < min_length_px:
+                continue
+            seg["score"] = float(votes[0])
+            found.append(seg)
+        return merge_collinear(found, img.shape, angle_tol_deg=3.0, dist_px=5.0, seed=seed)
+
+    return _frames_loop(
+        frames,
+        detect,
+        method="hough",
+        params=params,
+        empty_reason=f"no line with >= {min_votes} pixels above {threshold} sigma",
+    )
+
+
+def radon_trails(
+    frames,
+    *,
+    threshold: float = 5.0,
+    smooth_px: float = 2.0,
+    bin_factor: int = 2,
+    angle_step_deg: float = 1.0,
+    min_length_px: float = 30.0,
+    max_trails: int = 5,
+    max_width_px: float = 40.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Trails by a path-length-normalised Radon transform of the significance image.
+
+    Parameters
+    ----------
+    frames : frames-like
+        Anything :func:`satlab.as_frames` accepts.
+    threshold : float
+        Peak significance a trail needs in the normalised sinogram [sigma].
+    smooth_px : float
+        Gaussian smoothing of the significance map [px].
+    bin_factor : int
+        The significance map is block-averaged by this factor before the transform
+        (trails are wider than a pixel; the transform costs the square of the size).
+    angle_step_deg : float
+        Angle resolution of the sinogram [deg].
+    min_length_px : float
+        Shorter fitted trails, and lines shorter than this through the footprint, are
+        dropped [px].
+    max_trails : int
+        At most this many trails per frame.
+    max_width_px : float
+        Widest trail searched for [px].
+    seed : int
+        Seed of the RANSAC segment fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The trail table; ``score`` is the sinogram peak [sigma]. No trail: empty table and
+        a :class:`SatlabWarning`.
+    """
+    from astropy.stats import sigma_clipped_stats
+    from skimage.feature import peak_local_max
+    from skimage.measure import block_reduce
+    from skimage.transform import radon
+
+    _check(threshold)
+    if int(bin_factor) < 1:
+        raise InputError(f"bin_factor: expected an integer >= 1, got {bin_factor}")
+    b = int(bin_factor)
+    params = {
+        "threshold": threshold,
+        "smooth_px": smooth_px,
+        "bin_factor": b,
+        "angle_step_deg": angle_step_deg,
+        "min_length_px": min_length_px,
+        "max_trails": max_trails,
+        "max_width_px": max_width_px,
+        "seed": seed,
+    }
+    radon_angles = np.arange(0.0, 180.0, angle_step_deg)
+
+    def detect(img, valid):
+        s = significance(img, valid, smooth_px=smooth_px)
+        # masked pixels (footprint, stars) add nothing and do not count in the path length
+        sb = block_reduce(np.nan_to_num(s), (b, b), np.mean)
+        gb = block_reduce(np.isfinite(s).astype(float), (b, b), np.mean)
+        sino = radon(sb, theta=radon_angles, circle=False)
+        path = radon(gb, theta=radon_angles, circle=False)
+        ok = path * b >= min_length_px
+        norm = np.where(ok, sino / np.sqrt(np.maximum(path, 1e-9)), 0.0)
+        if ok.sum() < 10:
+            return []
+        _, med, std = sigma_clipped_stats(norm[ok], sigma=3.0, maxiters=5)
+        if not std > 0:
+            return []
+        z = np.where(ok, (norm - med) / std, 0.0)
+        peaks = peak_local_max(
+            z,
+            min_distance=max(2, int(max_width_px / (2 * b))),
+            threshold_abs=threshold,
+            num_peaks=3 * max_trails,
+            exclude_border=False,
+        )
+        centre = sino.shape[0] // 2
+        cx, cy = sb.shape[1] // 2, sb.shape[0] // 2
+        found = []
+        for i, j in peaks:
+            # skimage's radon: angle a sums along the direction at -a (image y down), the
+            # position axis runs from the binned image's centre pixel
+            theta_deg, sign = -radon_angles[j], 1.0
+            if theta_deg < -90.0:
+                theta_deg, sign = theta_deg + 180.0, -1.0
+            th = np.radians(theta_deg)
+            rho_b = sign * (i - centre) + cx * np.cos(th) + cy * np.sin(th)
+            rho = rho_b * b + (b - 1) / 2.0 * (np.cos(th) + np.sin(th))
+            width = min(_band_width(s, rho, theta_deg, max_px=max_width_px), max_width_px)
+            seg = _segment_on_line(
+                s, s > 1.0, rho, theta_deg, band_px=2 * width, min_fill=0.5, seed=seed
+            )
+            if seg is None or seg["length_px"] < min_length_px:
+                continue
+            seg["score"] = float(z[i, j])
+            found.append(seg)
+        found = merge_collinear(found, img.shape, angle_tol_deg=3.0, dist_px=5.0, seed=seed)
+        return sorted(found, key=lambda r: -r["score"])[:max_trails]
+
+    return _frames_loop(
+        frames,
+        detect,
+        method="radon",
+        params=params,
+        empty_reason=f"no sinogram peak above {threshold} sigma",
+    )
+
+
+def findsat_trails(frames, *, threshold: float = 5.0, seed: int = 0) -> pd.DataFrame:
+    """Trails by :class:`acstools.findsat_mrt.TrailFinder` (optional ``acstools``).
+
+    Parameters
+    ----------
+    frames : frames-like
+        Anything :func:`satlab.as_frames` accepts.
+    threshold : float
+        ``TrailFinder`` detection threshold [sigma].
+    seed : int
+        Seed of the RANSAC segment fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The trail table from ``TrailFinder``'s trail mask (components and line fit as in
+        :func:`satlab.lines.trails_from_mask`); ``score`` is the mask fraction (1).
+
+    Raises
+    ------
+    satlab.errors.InputError
+        If ``acstools`` is not installed (``pip install acstools``).
+    """
+    from .lines import trails_from_mask
+
+    try:
+        from acstools.findsat_mrt import TrailFinder
+    except ImportError as exc:
+        raise InputError(
+            "method='findsat': needs the optional package acstools (pip install acstools)"
+        ) from exc
+    _check(threshold)
+    ds = as_frames(frames)
+    masks = []
+    for k in range(ds.sizes["frame"]):
+        img = np.asarray(ds["flux"][k].values, dtype=np.float64)
+        img = np.where(ds["valid"].values & np.isfinite(img), img, np.nan)
+        tf = TrailFinder(image=img, threshold=threshold, plot=False, output_root="", save=False)
+        tf.run_all()
+        mask = getattr(tf, "mask", None)
+        masks.append(np.zeros(img.shape, bool) if mask is None else np.asarray(mask, bool))
+    cube = np.stack(masks).astype(np.float32)
+    import xarray as xr
+
+    prob = xr.DataArray(cube, dims=("frame", "y", "x"), coords={"frame": frame_index(ds)})
+    return trails_from_mask(prob, threshold=0.5, seed=seed, method="findsat")

@@ -1,0 +1,468 @@
+"""Trail geometry: line segments from trail masks, and the trail table every detector returns.
+
+Convention (seed 001 eq. 1, the Hough normal form): a trail lies on the line
+
+    rho = x cos(theta) + y sin(theta)
+
+with ``x`` the column and ``y`` the row index of a pixel centre (pixel ``(0, 0)`` at the
+origin), ``theta`` [deg] in ``[-90, 90)`` the angle of the line's normal from +x towards +y
+and ``rho`` [px] the signed distance of the line from the origin. This is the convention of
+:func:`skimage.transform.hough_line`, so Hough peaks map onto it unchanged.
+
+``trails_from_mask`` turns a trail probability or mask ``(frame, y, x)`` into one row per
+trail: connected components, a robust (RANSAC, then weighted total least squares) line fit
+per component, and collinear fragments merged into one trail (seed 002 saw faint trails
+break into pieces).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import InputError, SatlabWarning
+
+__all__ = [
+    "TRAIL_COLUMNS",
+    "TRAIL_UNITS",
+    "empty_trails",
+    "line_from_points",
+    "trail_table",
+    "trails",
+    "trails_from_mask",
+]
+
+# column -> dtype of the trail table (one row per trail)
+TRAIL_COLUMNS = {
+    "frame": "int64",
+    "rho": "float64",
+    "theta": "float64",
+    "x0": "float64",
+    "y0": "float64",
+    "x1": "float64",
+    "y1": "float64",
+    "length_px": "float64",
+    "width_px": "float64",
+    "score": "float64",
+    "method": "object",
+}
+TRAIL_UNITS = {
+    "frame": "",
+    "rho": "px",
+    "theta": "deg",
+    "x0": "px",
+    "y0": "px",
+    "x1": "px",
+    "y1": "px",
+    "length_px": "px",
+    "width_px": "px",
+    "score": "",
+    "method": "",
+}
+
+
+def trail_table(rows: list[dict], *, method: str, params: dict | None = None) -> pd.DataFrame:
+    """Typed trail table from row dicts; ``attrs`` carry units, method and parameters."""
+    df = pd.DataFrame(rows, columns=list(TRAIL_COLUMNS)).astype(TRAIL_COLUMNS)
+    df["method"] = method
+    df.attrs["units"] = dict(TRAIL_UNITS)
+    df.attrs["method"] = method
+    df.attrs["params"] = dict(params or {})
+    return df.sort_values(["frame", "score"], ascending=[True, False], ignore_index=True)
+
+
+def empty_trails(*, method: str, reason: str, params: dict | None = None) -> pd.DataFrame:
+    """The typed empty trail table plus a :class:`SatlabWarning` saying why."""
+    warnings.warn(f"trails ({method}): no trail found; {reason}", SatlabWarning, stacklevel=3)
+    return trail_table([], method=method, params=params)
+
+
+def _wrap_line(theta_rad: float, rho: float) -> tuple[float, float]:
+    """Bring (theta, rho) to theta in [-90, 90) deg, flipping the sign of rho if needed."""
+    deg = np.degrees(theta_rad)
+    if deg >= 90.0:
+        deg, rho = deg - 180.0, -rho
+    elif deg < -90.0:
+        deg, rho = deg + 180.0, -rho
+    return float(deg), float(rho)
+
+
+def line_from_points(x0: float, y0: float, x1: float, y1: float) -> tuple[float, float]:
+    """``(rho [px], theta [deg])`` of the line through two points (module convention)."""
+    d = np.array([x1 - x0, y1 - y0], float)
+    if not np.hypot(*d) > 0:
+        raise InputError(f"line_from_points: the two points coincide at ({x0}, {y0})")
+    theta = np.arctan2(d[0], -d[1])  # normal = direction rotated by +90 deg
+    return _wrap_line(theta, x0 * np.cos(theta) + y0 * np.sin(theta))[::-1]
+
+
+def _pca_line(x, y, w):
+    """Weighted total-least-squares line: centre, unit direction and unit normal."""
+    w = w / w.sum()
+    cx, cy = float(w @ x), float(w @ y)
+    dx, dy = x - cx, y - cy
+    cov = np.array([[w @ (dx * dx), w @ (dx * dy)], [w @ (dx * dy), w @ (dy * dy)]])
+    _, vecs = np.linalg.eigh(cov)
+    d = vecs[:, 1]  # largest eigenvalue: along the trail
+    return np.array([cx, cy]), d, np.array([-d[1], d[0]])
+
+
+def _fit_segment(x, y, w, shape, *, seed: int):
+    """Robust segment fit to the pixels of one trail; ``None`` if too few inliers.
+
+    RANSAC (skimage) first so that a star or hot pixel touching the mask does not tilt the
+    line; the inliers are then refitted by weighted total least squares.
+    """
+    from skimage.measure import LineModelND, ransac
+
+    pts = np.column_stack([x, y])
+    _, d, n = _pca_line(x, y, w)
+    u = (pts - pts.mean(0)) @ n
+    # a uniform strip of full width W has median |u| = W / 4: threshold at half the width
+    half = max(1.5, 2.0 * float(np.median(np.abs(u))))
+    if len(pts) > 3:
+        _, inl = ransac(
+            pts,
+            LineModelND,
+            min_samples=2,
+            residual_threshold=half,
+            max_trials=100,
+            rng=seed,
+        )
+        if inl is None or inl.sum() < 3:
+            return None
+    else:
+        inl = np.ones(len(pts), bool)
+    # RANSAC's line may sit tilted inside a wide strip: refit on the inliers, then take back
+    # every pixel within the refitted half width (plus a pixel), a few times
+    for _ in range(3):
+        c, d, n = _pca_line(x[inl], y[inl], w[inl])
+        u = (pts - c) @ n
+        width = float(np.sqrt(12.0 * np.average(u[inl] ** 2, weights=w[inl])))
+        inl = np.abs(u) <= width / 2.0 + 1.0  # uniform strip of full width W: var = W^2/12
+    x, y, w = x[inl], y[inl], w[inl]
+    c, d, n = _pca_line(x, y, w)
+    rel = np.column_stack([x, y]) - c
+    t, u = rel @ d, rel @ n
+    width = max(float(np.sqrt(12.0 * np.average(u**2, weights=w))), 1.0)
+    t0, t1 = float(t.min()), float(t.max())
+    ends = []
+    for tt, inward in ((t0, 1.0), (t1, -1.0)):
+        p = c + tt * d
+        # a mask is the centre line widened by ~W/2 all round: step back to the centre line,
+        # except where the mask runs off the image edge (it was cut there, not rounded)
+        at_edge = p[0] <= 0.5 or p[1] <= 0.5 or p[0] >= shape[1] - 1.5 or p[1] >= shape[0] - 1.5
+        if not at_edge:
+            tt = tt + inward * min(width / 2.0, (t1 - t0) / 2.0)
+        ends.append(tt)
+    # keep the centre line inside the image (a tilted strip's corner pixel reaches beyond)
+    lo, hi = -np.inf, np.inf
+    for ci, di, n_px in ((c[0], d[0], shape[1]), (c[1], d[1], shape[0])):
+        if abs(di) > 1e-12:
+            a, b = sorted(((0.0 - ci) / di, (n_px - 1.0 - ci) / di))
+            lo, hi = max(lo, a), min(hi, b)
+    ends = [c + float(np.clip(tt, lo, hi)) * d for tt in ends]
+    theta = np.arctan2(n[1], n[0])
+    deg, rho = _wrap_line(theta, float(c @ n))
+    (x0, y0), (x1, y1) = ends
+    return {
+        "rho": rho,
+        "theta": deg,
+        "x0": float(x0),
+        "y0": float(y0),
+        "x1": float(x1),
+        "y1": float(y1),
+        "length_px": float(np.hypot(x1 - x0, y1 - y0)),
+        "width_px": width,
+        "score": float(np.average(w)),
+        "_pix": (x, y, w),
+    }
+
+
+def _collinear(a: dict, b: dict, *, angle_tol_deg: float, dist_px: float) -> bool:
+    dtheta = abs((a["theta"] - b["theta"] + 90.0) % 180.0 - 90.0)
+    if dtheta > angle_tol_deg:
+        return False
+    for p, q in ((a, b), (b, a)):
+        th = np.radians(q["theta"])
+        tol = max(dist_px, q["width_px"])
+        for ex, ey in ((p["x0"], p["y0"]), (p["x1"], p["y1"])):
+            if abs(ex * np.cos(th) + ey * np.sin(th) - q["rho"]) > tol:
+                return False
+    return True
+
+
+def merge_collinear(segs: list[dict], shape, *, angle_tol_deg: float, dist_px: float, seed: int):
+    """Merge segments lying on one line (pixels pooled, line refitted) until none is left."""
+    segs = list(segs)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(segs)):
+            for j in range(i + 1, len(segs)):
+                if _collinear(segs[i], segs[j], angle_tol_deg=angle_tol_deg, dist_px=dist_px):
+                    pix = [
+                        np.concatenate(v)
+                        for v in zip(segs[i]["_pix"], segs[j]["_pix"], strict=True)
+                    ]
+                    fit = _fit_segment(*pix, shape, seed=seed)
+                    if fit is None:
+                        continue
+                    segs[i] = fit
+                    del segs[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return segs
+
+
+def _as_prob(prob) -> xr.DataArray:
+    if isinstance(prob, xr.Dataset):
+        if "trail_prob" not in prob:
+            raise InputError(
+                f"trail probability: expected a 'trail_prob' variable, found {sorted(prob)}"
+            )
+        prob = prob["trail_prob"]
+    if not isinstance(prob, xr.DataArray):
+        prob = np.asarray(prob)
+        dims = ("y", "x") if prob.ndim == 2 else ("frame", "y", "x")
+        if prob.ndim not in (2, 3):
+            raise InputError(
+                f"trail probability: expected (y, x) or (frame, y, x), got shape {prob.shape}"
+            )
+        prob = xr.DataArray(prob, dims=dims)
+    if prob.ndim == 2:
+        prob = prob.expand_dims("frame")
+    if set(prob.dims) != {"frame", "y", "x"}:
+        raise InputError(f"trail probability: expected dims (frame, y, x), got {prob.dims}")
+    return prob.transpose("frame", "y", "x")
+
+
+def _component_segments(mask, weight, *, min_pixels: int, seed: int) -> list[dict]:
+    """Line segments of the connected components of ``mask``.
+
+    Pixels a fit leaves out (a crossing trail, a star touching the trail) are labelled
+    again and fitted in turn, so two trails crossing in one component give two segments.
+    """
+    from scipy import ndimage
+
+    todo = [mask]
+    segs = []
+    while todo:
+        labels, _ = ndimage.label(todo.pop(), structure=np.ones((3, 3)))
+        for idx, sl in enumerate(ndimage.find_objects(labels), start=1):
+            yy, xx = np.nonzero(labels[sl] == idx)
+            if yy.size < min_pixels:
+                continue
+            y, x = yy + sl[0].start, xx + sl[1].start
+            fit = _fit_segment(
+                x.astype(float), y.astype(float), weight[y, x], mask.shape, seed=seed
+            )
+            if fit is None:
+                continue
+            segs.append(fit)
+            rest = np.zeros(mask.shape, bool)
+            rest[y, x] = True
+            rest[fit["_pix"][1].astype(int), fit["_pix"][0].astype(int)] = False
+            if rest.sum() >= min_pixels:
+                todo.append(rest)
+    return segs
+
+
+def frame_index(da: xr.DataArray | xr.Dataset) -> np.ndarray:
+    """Integer ``frame`` labels for a trail table: the input's coordinate, else 0..n-1."""
+    if "frame" in da.coords and np.asarray(da["frame"]).dtype.kind in "iu":
+        return np.asarray(da["frame"].values, dtype=np.int64)
+    return np.arange(da.sizes["frame"], dtype=np.int64)
+
+
+def trails_from_mask(
+    prob,
+    *,
+    threshold: float = 0.5,
+    min_pixels: int = 30,
+    min_length_px: float = 20.0,
+    min_elongation: float = 3.0,
+    angle_tol_deg: float = 3.0,
+    merge_dist_px: float = 5.0,
+    seed: int = 0,
+    method: str = "mask",
+) -> pd.DataFrame:
+    """One row per trail from a trail probability or mask cube.
+
+    Parameters
+    ----------
+    prob : xarray.DataArray, xarray.Dataset or array
+        ``trail_prob (frame, y, x)`` in [0, 1] (from :func:`satlab.detect.segment`), a
+        boolean mask, or a Dataset holding ``trail_prob``; a ``(y, x)`` image is one frame.
+    threshold : float
+        Pixels with ``prob >= threshold`` belong to a trail.
+    min_pixels : int
+        Smaller connected components are ignored [px].
+    min_length_px, min_elongation : float
+        A fitted trail shorter than ``min_length_px`` [px] or with ``length / width`` below
+        ``min_elongation`` (a star, a blob) is dropped.
+    angle_tol_deg, merge_dist_px : float
+        Fragments whose angles differ by less than ``angle_tol_deg`` [deg] and whose
+        endpoints lie within ``max(merge_dist_px, width)`` [px] of each other's line are
+        merged into one trail.
+    seed : int
+        Seed of the RANSAC line fit.
+    method : str
+        Written to the ``method`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``frame, rho, theta, x0, y0, x1, y1, length_px, width_px, score, method``
+        (units in ``attrs["units"]``; see the module docstring for the convention).
+        ``frame`` is the input's ``frame`` coordinate; ``score`` is the mean probability of
+        the trail's pixels. No trail: the empty table and a :class:`SatlabWarning`.
+    """
+
+    if not 0.0 < threshold <= 1.0:
+        raise InputError(f"threshold: expected a probability in (0, 1], got {threshold}")
+    da = _as_prob(prob)
+    frame_ids = frame_index(da)
+    params = {
+        "threshold": threshold,
+        "min_pixels": min_pixels,
+        "min_length_px": min_length_px,
+        "min_elongation": min_elongation,
+        "angle_tol_deg": angle_tol_deg,
+        "merge_dist_px": merge_dist_px,
+        "seed": seed,
+    }
+    rows = []
+    for k in range(da.sizes["frame"]):
+        p = np.asarray(da[k].values, dtype=np.float64)
+        p = np.where(np.isfinite(p), p, 0.0)
+        segs = _component_segments(p >= threshold, p, min_pixels=min_pixels, seed=seed)
+        segs = merge_collinear(
+            segs, p.shape, angle_tol_deg=angle_tol_deg, dist_px=merge_dist_px, seed=seed
+        )
+        for s in segs:
+            if s["length_px"] < min_length_px or s["length_px"] < min_elongation * s["width_px"]:
+                continue
+            s.pop("_pix")
+            rows.append({"frame": frame_ids[k], **s})
+    if not rows:
+        return empty_trails(
+            method=method,
+            reason=f"no elongated component with probability >= {threshold}",
+            params=params,
+        )
+    return trail_table(rows, method=method, params=params)
+
+
+METHODS = ("unet", "hough", "radon", "findsat")
+
+
+def trails(
+    frames_or_prob,
+    *,
+    method: str = "unet",
+    threshold: float | None = None,
+    min_length_px: float = 20.0,
+    model: str = "trail-unet",
+    device: str = "auto",
+    seed: int = 0,
+    **options,
+) -> pd.DataFrame:
+    """Trail parameters, one row per trail, from a trail probability or from frames.
+
+    Parameters
+    ----------
+    frames_or_prob : frames-like, or trail probability
+        With ``method="unet"``: ``trail_prob (frame, y, x)`` (a DataArray named
+        ``trail_prob``, a Dataset holding it, or a boolean mask), or frames, which are
+        segmented first by :func:`satlab.detect.segment`. Other methods take frames
+        (anything :func:`satlab.as_frames` accepts).
+    method : {"unet", "hough", "radon", "findsat"}
+        ``unet``: components of the segmentation (:func:`trails_from_mask`); ``hough`` /
+        ``radon``: the classic detectors of :mod:`satlab.classic`; ``findsat``:
+        ``acstools.findsat_mrt`` (optional package).
+    threshold : float, optional
+        ``unet``: pixel probability (default 0.5); ``hough``: binarisation level [sigma]
+        (default 3); ``radon`` and ``findsat``: peak significance [sigma] (default 5).
+    min_length_px : float
+        Shorter trails are dropped [px] (``unet``, ``hough`` and ``radon``).
+    model, device : str
+        Segmentation model and torch device when frames are given to ``unet``.
+    seed : int
+        Seed of the RANSAC line fits.
+    **options
+        Passed to the detector (:func:`trails_from_mask`,
+        :func:`satlab.classic.hough_trails`, :func:`satlab.classic.radon_trails`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame, rho, theta, x0, y0, x1, y1, length_px, width_px, score, method``; ``rho``
+        [px] and ``theta`` [deg] follow ``rho = x cos(theta) + y sin(theta)`` (seed 001
+        eq. 1, pixel-centre coordinates, see :mod:`satlab.lines`); units in
+        ``attrs["units"]``, parameters in ``attrs["params"]``. Nothing found: the typed
+        empty table and a :class:`SatlabWarning`.
+
+    Examples
+    --------
+    >>> prob = satlab.detect.segment(frames)                    # doctest: +SKIP
+    >>> satlab.detect.trails(prob)                              # doctest: +SKIP
+    >>> satlab.detect.trails(frames, method="hough")            # doctest: +SKIP
+    """
+    from . import classic
+
+    if method not in METHODS:
+        raise InputError(f"method: expected one of {METHODS}, got {method!r}")
+    if method == "unet":
+        if _is_prob(frames_or_prob):
+            prob = frames_or_prob
+        else:
+            from .detect import segment
+
+            prob = segment(frames_or_prob, model=model, device=device)
+        return trails_from_mask(
+            prob,
+            threshold=0.5 if threshold is None else threshold,
+            min_length_px=min_length_px,
+            seed=seed,
+            method="unet",
+            **options,
+        )
+    if _is_prob(frames_or_prob):
+        raise InputError(
+            f"method={method!r}: expected frames (flux), got a trail probability; "
+            "classic detectors run on the images"
+        )
+    if method == "hough":
+        return classic.hough_trails(
+            frames_or_prob,
+            threshold=3.0 if threshold is None else threshold,
+            min_length_px=min_length_px,
+            seed=seed,
+            **options,
+        )
+    if method == "radon":
+        return classic.radon_trails(
+            frames_or_prob,
+            threshold=5.0 if threshold is None else threshold,
+            min_length_px=min_length_px,
+            seed=seed,
+            **options,
+        )
+    return classic.findsat_trails(
+        frames_or_prob, threshold=5.0 if threshold is None else threshold, seed=seed, **options
+    )
+
+
+def _is_prob(obj) -> bool:
+    """A trail probability / mask rather than frames."""
+    if isinstance(obj, xr.Dataset):
+        return "trail_prob" in obj and "flux" not in obj
+    if isinstance(obj, xr.DataArray):
+        return obj.name == "trail_prob" or obj.dtype.kind == "b"
+    return getattr(getattr(obj, "dtype", None), "kind", "") == "b"

@@ -1,0 +1,241 @@
+"""Trail parameters from masks (satlab.lines) and the classic Hough / Radon detectors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from satlab.errors import InputError, SatlabWarning
+from satlab.frames import circular_footprint
+from satlab.lines import TRAIL_COLUMNS, line_from_points, trails, trails_from_mask
+
+SHAPE = (200, 200)
+YY, XX = np.mgrid[: SHAPE[0], : SHAPE[1]]
+
+
+def strip(x0, y0, x1, y1, width):
+    """Mask of a segment widened by width / 2 all round (a capsule)."""
+    d = np.array([x1 - x0, y1 - y0], float)
+    length = np.hypot(*d)
+    d /= length
+    t = (XX - x0) * d[0] + (YY - y0) * d[1]
+    u = -(XX - x0) * d[1] + (YY - y0) * d[0]
+    return (np.abs(u) <= width / 2) & (t >= -width / 2) & (t <= length + width / 2)
+
+
+def gaussian_trail(x0, y0, x1, y1, amplitude, sigma=5.0):
+    d = np.array([x1 - x0, y1 - y0], float)
+    length = np.hypot(*d)
+    d /= length
+    t = (XX - x0) * d[0] + (YY - y0) * d[1]
+    u = -(XX - x0) * d[1] + (YY - y0) * d[0]
+    along = np.clip(np.minimum(t + 0.5, length - t + 0.5), 0, 1)
+    return amplitude * np.exp(-0.5 * (u / sigma) ** 2) * along
+
+
+def star(x, y, amplitude, sigma=6.0):
+    return amplitude * np.exp(-0.5 * ((XX - x) ** 2 + (YY - y) ** 2) / sigma**2)
+
+
+def angle_diff(a, b):
+    return abs((a - b + 90.0) % 180.0 - 90.0)
+
+
+def assert_segment(row, x0, y0, x1, y1, *, pos_px, angle_deg):
+    _, theta = line_from_points(x0, y0, x1, y1)
+    assert angle_diff(row.theta, theta) < angle_deg
+    ends = {(row.x0, row.y0), (row.x1, row.y1)}
+    for ex, ey in ((x0, y0), (x1, y1)):
+        assert min(np.hypot(ex - a, ey - b) for a, b in ends) < pos_px
+    assert -90.0 <= row.theta < 90.0
+    th = np.radians(row.theta)
+    for ex, ey in ((row.x0, row.y0), (row.x1, row.y1)):
+        assert abs(ex * np.cos(th) + ey * np.sin(th) - row.rho) < 1e-6
+
+
+# --- the convention -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("p", "rho", "theta"),
+    [
+        ((0, 50, 199, 50), -50.0, -90.0),  # horizontal row y = 50: normal along -y
+        ((30, 0, 30, 199), 30.0, 0.0),  # vertical column x = 30
+        ((0, 0, 100, 100), 0.0, -45.0),
+    ],
+)
+def test_line_from_points_convention(p, rho, theta):
+    r, t = line_from_points(*p)
+    assert r == pytest.approx(rho, abs=1e-9)
+    assert t == pytest.approx(theta, abs=1e-9)
+
+
+def test_convention_matches_skimage_hough():
+    from skimage.draw import line
+    from skimage.transform import hough_line, hough_line_peaks
+
+    img = np.zeros(SHAPE, bool)
+    rr, cc = line(170, 20, 30, 180)  # (row, col) from (x=20, y=170) to (x=180, y=30)
+    img[rr, cc] = True
+    _, th, d = hough_line_peaks(*hough_line(img, theta=np.radians(np.arange(-90, 90, 0.25))))
+    rho, theta = line_from_points(20, 170, 180, 30)
+    assert np.degrees(th[0]) == pytest.approx(theta, abs=0.3)
+    assert d[0] == pytest.approx(rho, abs=1.0)
+
+
+def test_line_from_points_rejects_a_point():
+    with pytest.raises(InputError, match="coincide"):
+        line_from_points(3, 4, 3, 4)
+
+
+# --- masks -> trails ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "seg",
+    [(30, 40, 170, 120), (100, 20, 104, 180), (20, 100, 180, 100), (170, 30, 40, 160)],
+)
+def test_mask_strip_parameters(seg):
+    width = 12.0
+    df = trails_from_mask(strip(*seg, width))
+    assert len(df) == 1
+    row = df.iloc[0]
+    assert_segment(row, *seg, pos_px=2.0, angle_deg=0.5)
+    assert row.width_px == pytest.approx(width, abs=1.5)
+    assert row.length_px == pytest.approx(np.hypot(seg[2] - seg[0], seg[3] - seg[1]), abs=3)
+    assert row.score == 1.0
+
+
+def test_fragments_and_a_touching_star_give_one_trail():
+    seg = (30, 40, 170, 120)
+    m = strip(*seg, 12)
+    m[:, 80:95] = False  # two gaps: three fragments
+    m[:, 120:128] = False
+    m |= (XX - 100) ** 2 + (YY - 62) ** 2 < 14**2  # a star blob touching the trail
+    df = trails_from_mask(m)
+    assert len(df) == 1
+    assert_segment(df.iloc[0], *seg, pos_px=3.0, angle_deg=1.0)
+
+
+def test_two_crossing_trails_and_probabilities():
+    a, b = (20, 30, 180, 60), (60, 180, 140, 10)
+    prob = np.where(strip(*a, 10), 0.9, 0.05) + np.where(strip(*b, 10), 0.7, 0.0)
+    df = trails_from_mask(np.clip(prob, 0, 1))
+    assert len(df) == 2
+    assert sorted(df.theta.round(0)) == sorted(round(line_from_points(*s)[1]) for s in (a, b))
+    assert df.score.between(0.7, 1.0).all()
+
+
+def test_trail_leaving_the_image_keeps_the_edge_endpoint():
+    df = trails_from_mask(strip(-40, 100, 120, 60, 10))
+    row = df.iloc[0]
+    assert min(row.x0, row.x1) == pytest.approx(0.0, abs=1.0)
+    assert max(row.x0, row.x1) == pytest.approx(120.0, abs=2.0)
+
+
+def test_frames_keep_their_coordinate_and_blobs_are_dropped():
+    cube = np.zeros((3, *SHAPE), np.float32)
+    cube[0] = strip(30, 40, 170, 120, 8)
+    cube[1] = (XX - 100) ** 2 + (YY - 100) ** 2 < 20**2  # a round blob: not a trail
+    cube[2] = strip(10, 10, 190, 190, 8)
+    cube[2, 5, 5] = np.nan
+    da = xr.DataArray(cube, dims=("frame", "y", "x"), coords={"frame": [10, 11, 12]})
+    df = trails_from_mask(da.rename("trail_prob").to_dataset())
+    assert list(df.frame) == [10, 12]
+    assert df.attrs["units"]["theta"] == "deg"
+    assert df.attrs["params"]["threshold"] == 0.5
+
+
+def test_empty_result_is_typed_and_warns():
+    with pytest.warns(SatlabWarning, match="no trail found"):
+        df = trails_from_mask(np.zeros((2, 50, 60)))
+    assert list(df.columns) == list(TRAIL_COLUMNS)
+    assert len(df) == 0
+    assert df["rho"].dtype == np.float64 and df["frame"].dtype == np.int64
+    assert df.attrs["units"]["rho"] == "px"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"threshold": 0.0}, "threshold"),
+        ({"threshold": 1.5}, "threshold"),
+    ],
+)
+def test_bad_threshold(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        trails_from_mask(np.zeros(SHAPE), **kwargs)
+
+
+def test_bad_probability_shapes():
+    with pytest.raises(InputError, match=r"\(frame, y, x\)"):
+        trails_from_mask(np.zeros((2, 3, 4, 5)))
+    with pytest.raises(InputError, match="trail_prob"):
+        trails_from_mask(xr.Dataset({"p": (("y", "x"), np.zeros((4, 4)))}))
+    with pytest.raises(InputError, match="dims"):
+        trails_from_mask(xr.DataArray(np.zeros((2, 4, 4)), dims=("t", "y", "x")))
+
+
+# --- trails(): dispatch and the classic detectors --------------------------------------------
+
+
+def noisy_frames(rng, n, *, trails_=(), stars=((100, 100, 3000.0),), noise=10.0):
+    cube = 100.0 + rng.normal(0, noise, (n, *SHAPE))
+    for k, seg, amp in trails_:
+        cube[k] += gaussian_trail(*seg, amp)
+    for x, y, amp in stars:
+        cube += star(x, y, amp)
+    return xr.Dataset(
+        {"flux": (("frame", "y", "x"), cube.astype(np.float32))},
+        coords={"frame": np.arange(n)},
+    ).assign(valid=(("y", "x"), circular_footprint(SHAPE)))
+
+
+@pytest.mark.parametrize("method", ["hough", "radon"])
+def test_classic_detectors_find_a_clear_trail(rng, method):
+    seg = (30, 60, 170, 150)
+    frames = noisy_frames(rng, 2, trails_=[(1, seg, 15.0)])
+    df = trails(frames, method=method)
+    assert list(df.frame) == [1]
+    row = df.iloc[0]
+    assert_segment(row, *seg, pos_px=12.0, angle_deg=2.0)
+    assert 5.0 < row.width_px < 25.0
+    assert df.attrs["method"] == method and (df.method == method).all()
+
+
+@pytest.mark.parametrize("method", ["hough", "radon"])
+def test_classic_detectors_see_no_trail_in_noise_and_stars(rng, method):
+    stars = [(100, 100, 3000.0), (60, 140, 400.0), (150, 50, 150.0)]
+    frames = noisy_frames(rng, 3, stars=stars)
+    with pytest.warns(SatlabWarning, match="no trail found"):
+        df = trails(frames, method=method)
+    assert df.empty and list(df.columns) == list(TRAIL_COLUMNS)
+
+
+def test_radon_bridges_a_trail_behind_a_masked_star(rng):
+    seg = (20, 100, 180, 100)  # passes through the star at (100, 100)
+    frames = noisy_frames(rng, 1, trails_=[(0, seg, 15.0)])
+    df = trails(frames, method="radon")
+    assert len(df) == 1
+    assert_segment(df.iloc[0], *seg, pos_px=12.0, angle_deg=2.0)
+
+
+def test_unet_method_takes_a_probability_and_rejects_classic_on_it():
+    prob = xr.DataArray(strip(30, 40, 170, 120, 10).astype(np.float32)[None], name="trail_prob")
+    prob = prob.rename({"dim_0": "frame", "dim_1": "y", "dim_2": "x"})
+    assert len(trails(prob)) == 1
+    with pytest.raises(InputError, match="expected frames"):
+        trails(prob, method="hough")
+    with pytest.raises(InputError, match="method"):
+        trails(prob, method="sobel")
+
+
+def test_findsat_without_acstools_names_the_package():
+    pytest.importorskip("skimage")
+    try:
+        import acstools  # noqa: F401
+    except ImportError:
+        with pytest.raises(InputError, match="acstools"):
+            trails(np.zeros(SHAPE, np.float32), method="findsat")
+    else:
+        assert isinstance(trails(np.zeros(SHAPE, np.float32), method="findsat"), pd.DataFrame)
