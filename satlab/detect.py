@@ -19,8 +19,9 @@ import xarray as xr
 
 from .errors import InputError
 from .frames import as_frames
+from .lines import trails
 
-__all__ = ["classify", "segment"]
+__all__ = ["classify", "segment", "trails"]
 
 
 # --- neural-network inference (classify, segment) -------------------------------------
