@@ -1,8 +1,9 @@
 """Array preparation shared by inference (:mod:`satlab.detect`) and training (:mod:`satlab.train`).
 
 Both sides must feed a network exactly the same way, so the steps live here once:
-seed 002 eq. 1 (:func:`satlab.frames.arcsinh_normalise`) over the good pixels, bad pixels
-set to 0 (the normalised sky level), binning, and padding to the sizes a network needs.
+binning (mean of the good pixels), seed 002 eq. 1 (:func:`satlab.frames.arcsinh_normalise`)
+over the good pixels, bad pixels set to 0 (the normalised sky level), and padding to the
+sizes a network needs.
 Inputs are numpy ``(n, y, x)`` arrays in ADU; outputs are float32 torch tensors
 ``(n, 1, y', x')``.
 """
@@ -16,15 +17,31 @@ import torch.nn.functional as F
 from ..frames import arcsinh_normalise
 from .registry import ModelSpec
 
-__all__ = ["bin_images", "frame_input", "pad_to", "window_input", "window_starts"]
+__all__ = ["frame_input", "pad_to", "window_input", "window_starts"]
 
 # the MobileNetV2 backbone halves the image five times
 MIN_CLASSIFY_PX = 32
 
 
-def _normalise(flux: np.ndarray, good: np.ndarray) -> np.ndarray:
+def _binned(flux: np.ndarray, good: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of the good pixels in ``factor x factor`` blocks, and which blocks have any.
+
+    Binning before eq. 1 makes the normalisation ``factor**2`` times cheaper; the
+    statistics are then those of the network's (binned) pixels.
+    """
+    if factor == 1:
+        return flux, good
+    g = torch.from_numpy(np.ascontiguousarray(good, dtype=np.float32))[:, None]
+    f = torch.from_numpy(np.where(good, flux, np.float32(0)))[:, None]
+    count = F.avg_pool2d(pad_to(g, multiple=factor), factor)
+    total = F.avg_pool2d(pad_to(f, multiple=factor), factor)
+    mean = (total / count.clamp_min(1e-12))[:, 0].numpy()
+    return mean, (count > 0)[:, 0].numpy()
+
+
+def _normalise(flux: np.ndarray, good: np.ndarray) -> torch.Tensor:
     norm = arcsinh_normalise(flux, mask=good)
-    return np.where(good & np.isfinite(norm), norm, np.float32(0))
+    return torch.from_numpy(np.where(good & np.isfinite(norm), norm, np.float32(0)))[:, None]
 
 
 def pad_to(x: torch.Tensor, *, multiple: int = 1, minimum: int = 1) -> torch.Tensor:
@@ -37,21 +54,14 @@ def pad_to(x: torch.Tensor, *, multiple: int = 1, minimum: int = 1) -> torch.Ten
     return F.pad(x, (0, tw - w, 0, th - h))
 
 
-def bin_images(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Average ``factor x factor`` pixel blocks of ``(n, c, y, x)`` (edges zero-padded)."""
-    if factor == 1:
-        return x
-    return F.avg_pool2d(pad_to(x, multiple=factor), factor)
-
-
 def frame_input(flux: np.ndarray, good: np.ndarray, spec: ModelSpec) -> torch.Tensor:
     """Whole frames ``(n, y, x)`` [ADU] -> network input ``(n, 1, y / bin, x / bin)``.
 
-    Normalised per frame over its good pixels, binned by ``spec.bin``, zero-padded to
-    what the architecture needs (32 px for MobileNetV2, multiples of 4 for the UNet).
+    Binned by ``spec.bin`` (mean of the good pixels), normalised per frame over its good
+    (binned) pixels, bad pixels 0, zero-padded to what the architecture needs (32 px for
+    MobileNetV2, multiples of 4 for the UNet).
     """
-    x = torch.from_numpy(_normalise(flux, good))[:, None]
-    x = bin_images(x, spec.bin)
+    x = _normalise(*_binned(flux, good, spec.bin))
     if spec.task == "segment":
         return pad_to(x, multiple=4)
     return pad_to(x, minimum=MIN_CLASSIFY_PX)
@@ -76,20 +86,21 @@ def window_input(
 
     Windows of ``spec.window`` px overlap by ``spec.overlap`` px; each is normalised on
     its own good pixels (seed 002 eq. 1 per cutout). Frames smaller than a window are
-    padded with bad pixels.
+    padded with bad pixels. Starts are in binned pixels.
     """
+    b = spec.bin
+    flux, good = _binned(flux, good, b)
+    w = spec.window // b
     ny, nx = flux.shape[1:]
-    w = spec.window
     py, px = max(ny, w), max(nx, w)
     if (py, px) != (ny, nx):
         flux = np.pad(flux, ((0, 0), (0, py - ny), (0, px - nx)), constant_values=np.nan)
         good = np.pad(good, ((0, 0), (0, py - ny), (0, px - nx)), constant_values=False)
-    ys = window_starts(py, w, w - spec.overlap)
-    xs = window_starts(px, w, w - spec.overlap)
+    step = (spec.window - spec.overlap) // b
+    ys = window_starts(py, w, step)
+    xs = window_starts(px, w, step)
     view = np.lib.stride_tricks.sliding_window_view
-    cut = view(flux, (w, w), axis=(1, 2))[:, ys][:, :, xs]
-    sel = view(good, (w, w), axis=(1, 2))[:, ys][:, :, xs]
-    cut = cut.reshape(-1, w, w)
-    sel = sel.reshape(-1, w, w)
-    x = torch.from_numpy(_normalise(cut, sel))[:, None]
-    return bin_images(x, spec.bin), (ys, xs)
+    index = (slice(None), ys[:, None], xs[None, :])
+    cut = view(flux, (w, w), axis=(1, 2))[index].reshape(-1, w, w)
+    sel = view(good, (w, w), axis=(1, 2))[index].reshape(-1, w, w)
+    return _normalise(cut, sel), (ys, xs)
