@@ -1,0 +1,113 @@
+"""Times, the TEME -> GCRS rotation and the Sun, shared by observers and predictions.
+
+Everything returns plain float arrays (km, km/s, rotation matrices); astropy does the
+astronomy once per time, numpy applies it to every object.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import InputError, SatlabWarning
+
+_UNIX_JD = 2440587.5
+DAY_S = 86400.0
+C_KM_S = 299792.458
+EARTH_RADIUS_KM = 6378.137  # WGS84 equatorial radius, for the Earth-shadow test
+
+
+def as_utc_times(times, *, name: str = "times") -> np.ndarray:
+    """1-D datetime64[ns] UTC from astropy Time, datetime64, pandas or datetime input."""
+    import pandas as pd
+
+    if hasattr(times, "scale") and hasattr(times, "utc"):  # astropy Time
+        times = times.utc.to_datetime(leap_second_strict="silent")
+    try:
+        stamps = pd.to_datetime(np.atleast_1d(np.asarray(times, dtype=object)).ravel(), utc=True)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: expected UTC datetimes, got {times!r:.80}") from exc
+    out = stamps.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    if np.isnat(out).any():
+        raise InputError(f"{name}: {int(np.isnat(out).sum())} time(s) are NaT; expected datetimes")
+    return out
+
+
+def jd_pair(t64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UTC Julian date split as sgp4 wants it (whole + fraction) for full precision."""
+    days = (t64 - np.datetime64("1970-01-01T00:00:00", "ns")) / np.timedelta64(1, "D")
+    whole = np.floor(days)
+    return _UNIX_JD + whole, days - whole
+
+
+def astropy_time(t64: np.ndarray):
+    from astropy.time import Time
+
+    return Time(t64, scale="utc", format="datetime64")
+
+
+def _quiet_iers(func, *args):
+    """Run an astropy transform; IERS-table extrapolation becomes one SatlabWarning."""
+    from astropy.utils.exceptions import AstropyWarning
+    from erfa import ErfaWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AstropyWarning)
+        warnings.simplefilter("always", ErfaWarning)
+        out = func(*args)
+    if caught:
+        warnings.warn(
+            "times outside astropy's Earth-orientation (IERS) tables: positions may be off "
+            f"by arcseconds ({str(caught[0].message)[:120]})",
+            SatlabWarning,
+            stacklevel=4,
+        )
+    return out
+
+
+def teme_to_gcrs_matrices(t64: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) rotations taking TEME vectors to GCRS at each time.
+
+    The TEME -> ITRS -> CIRS -> GCRS chain of astropy is a pure rotation for geocentric
+    vectors, so transforming the three basis vectors once per time gives the matrix that
+    satlab then applies to every object (the tests check it against astropy's own
+    transform of arbitrary vectors, and the result against skyfield).
+    """
+
+    def run():
+        from astropy import units as u
+        from astropy.coordinates import GCRS, TEME, CartesianRepresentation
+
+        t = astropy_time(t64)
+        eye = np.eye(3)[:, :, None] * np.ones(len(t64))  # (basis, component, time)
+        rep = CartesianRepresentation(eye[:, 0], eye[:, 1], eye[:, 2], unit=u.km)
+        g = TEME(rep, obstime=t).transform_to(GCRS(obstime=t))
+        xyz = g.cartesian.xyz.to_value(u.km)  # (component, basis, time)
+        return np.moveaxis(xyz, -1, 0)  # (time, component, basis): columns are images
+
+    return _quiet_iers(run)
+
+
+def ground_posvel(lat_deg, lon_deg, height_m, t64):
+    """GCRS position [km] and velocity [km/s] of a WGS84 site, (T, 3) each."""
+
+    def run():
+        from astropy import units as u
+        from astropy.coordinates import EarthLocation
+
+        loc = EarthLocation.from_geodetic(lon_deg * u.deg, lat_deg * u.deg, height_m * u.m)
+        pos, vel = loc.get_gcrs_posvel(astropy_time(t64))
+        return pos.xyz.to_value(u.km).T, vel.xyz.to_value(u.km / u.s).T
+
+    return _quiet_iers(run)
+
+
+def sun_gcrs_km(t64: np.ndarray) -> np.ndarray:
+    """Geocentric Sun position [km], ICRS axes, (T, 3); light time ignored (20")."""
+    from astropy import units as u
+    from astropy.coordinates import get_body_barycentric
+
+    t = astropy_time(t64)
+    sun = get_body_barycentric("sun", t) - get_body_barycentric("earth", t)
+    return sun.xyz.to_value(u.km).T
