@@ -1,0 +1,51 @@
+"""satlab's simulator: orbitAI-grade synthetic observations with ground truth.
+
+Telescope optics and PSFs (:mod:`.optics`), the detector noise chain (:mod:`.detector`),
+pixel-exact streaks (:mod:`.streaks`), scenes (:mod:`.scenes`), hard negatives
+(:mod:`.negatives`), instrument presets (:mod:`.presets`), labelled frames
+(:func:`simulate_frames`, :func:`truth_table`) and a torch dataset (:class:`TrailDataset`,
+imported on first use so that this package does not import torch).
+"""
+
+from .detector import BAYER_ORDERS, Detector
+from .negatives import NEGATIVE_KINDS
+from .optics import BANDS, MODES, PSF, Telescope, psf_from_image
+from .presets import PRESETS, Preset, get_preset
+from .scenes import CatalogScene, CompositeScene, SimulatedScene, Stars, hipparcos_catalogue
+from .simulator import TRUTH_COLUMNS, gaussian_sigma, simulate_frames, truth_table
+from .streaks import render_streak, streak_area, streak_path
+
+__all__ = [
+    "BANDS",
+    "BAYER_ORDERS",
+    "MODES",
+    "NEGATIVE_KINDS",
+    "PRESETS",
+    "PSF",
+    "TRUTH_COLUMNS",
+    "CatalogScene",
+    "CompositeScene",
+    "Detector",
+    "Preset",
+    "SimulatedScene",
+    "Stars",
+    "Telescope",
+    "TrailDataset",
+    "gaussian_sigma",
+    "get_preset",
+    "hipparcos_catalogue",
+    "psf_from_image",
+    "render_streak",
+    "simulate_frames",
+    "streak_area",
+    "streak_path",
+    "truth_table",
+]
+
+
+def __getattr__(name):
+    if name == "TrailDataset":
+        from .dataset import TrailDataset
+
+        return TrailDataset
+    raise AttributeError(f"module 'satlab.simulate' has no attribute {name!r}")

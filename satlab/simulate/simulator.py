@@ -1,0 +1,707 @@
+"""Labelled frames with ground truth: :func:`simulate_frames` and :func:`truth_table`.
+
+Frame ``i`` of a run depends only on ``(seed, i)`` (its own random stream), so a run of
+``n`` frames is the first ``n`` samples of :class:`~satlab.simulate.TrailDataset` with the
+same seed and options, and any single frame can be regenerated alone.
+
+Per frame: exposure, PSF (seeing drawn per frame where the preset has a range), stars
+(scene), sky, then either trails (probability ``trail_fraction``), a hard negative
+(probability ``hard_negative_fraction`` among the frames without trail) or neither.
+The noise-free image goes through the detector chain of seed 002 Fig. 7. Ground truth
+follows seed 002 §3.1: the trail mask is the unitary streak dilated by a disk whose
+diameter is the PSF FWHM, and
+
+* ``snr_avg`` = mean noise-free trail signal per pixel inside the mask / sigma_bg,
+* ``snr_tot`` = summed noise-free trail signal inside the mask / sigma_bg,
+
+where sigma_bg is the width of a Gaussian fitted to the histogram of the same frame
+*before* the streak was injected (same noise draws, trail left out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import InputError, SatlabWarning
+from ..frames import as_frames, circular_footprint
+from .negatives import NEGATIVE_KINDS, apply_negative
+from .optics import PSF
+from .presets import Preset, get_preset
+from .scenes import CatalogScene, CompositeScene, SimulatedScene, Stars
+from .streaks import streak_area, streak_path
+
+__all__ = [
+    "TRUTH_COLUMNS",
+    "gaussian_sigma",
+    "simulate_frames",
+    "truth_table",
+    "versions",
+]
+
+SIDEREAL_ARCSEC_S = 15.041
+# per-trail truth: name -> dtype (order of truth_table's columns after "frame")
+TRUTH_COLUMNS = {
+    "x0": "float64",
+    "y0": "float64",
+    "x1": "float64",
+    "y1": "float64",
+    "rho": "float64",
+    "theta": "float64",
+    "width_px": "float64",
+    "length_px": "float64",
+    "flux": "float64",
+    "mag": "float64",
+    "snr_avg": "float64",
+    "snr_tot": "float64",
+    "rate_arcsec_s": "float64",
+    "duration_s": "float64",
+}
+TRUTH_UNITS = {
+    "frame": "",
+    "x0": "px",
+    "y0": "px",
+    "x1": "px",
+    "y1": "px",
+    "rho": "px",
+    "theta": "deg",
+    "width_px": "px",
+    "length_px": "px",
+    "flux": "ADU",
+    "mag": "mag",
+    "snr_avg": "",
+    "snr_tot": "",
+    "rate_arcsec_s": "arcsec/s",
+    "duration_s": "s",
+}
+
+# truth columns whose Dataset variable needs another name ("flux" is the frames' pixels)
+_VAR = {"flux": "trail_flux"}
+
+
+def versions() -> dict:
+    """Versions of the packages a simulation depends on (recorded with every run)."""
+    from importlib.metadata import version
+
+    from .._version import __version__
+
+    out = {"satlab": __version__}
+    for pkg in ("numpy", "scipy", "xarray", "astropy", "sgp4"):
+        out[pkg] = version(pkg)
+    return out
+
+
+@dataclass
+class _Plan:
+    """One frame before the detector: what light and charge land where."""
+
+    shape: tuple[int, int]
+    exptime: float
+    sky_photons: float
+    psf: PSF
+    stars: Stars
+    bright_stars: Stars = field(default_factory=Stars.empty)
+    photons_extra: object = 0.0
+    extra_dark: object = 0.0
+    electrons_extra: object = 0.0
+
+
+@dataclass(frozen=True)
+class _Options:
+    trail_fraction: float
+    hard_negative_fraction: float
+    negative_kinds: tuple[str, ...]
+    max_trails: int
+    mag_range: tuple[float, float]
+    rate_range: tuple[float, float]
+    min_length_px: float
+    truncation_fraction: float
+    jitter_fraction: float
+    variation_fraction: float
+    start: np.datetime64
+    scene: object
+
+
+def _check_options(preset: Preset, **kw) -> _Options:
+    for name in (
+        "trail_fraction",
+        "hard_negative_fraction",
+        "truncation_fraction",
+        "jitter_fraction",
+        "variation_fraction",
+    ):
+        if not 0.0 <= kw[name] <= 1.0:
+            raise InputError(f"{name}: expected a fraction in [0, 1], got {kw[name]}")
+    kinds = NEGATIVE_KINDS if kw["negative_kinds"] is None else tuple(kw["negative_kinds"])
+    bad = [k for k in kinds if k not in NEGATIVE_KINDS]
+    if bad or not kinds:
+        raise InputError(
+            f"negative_kinds: expected a non-empty subset of {NEGATIVE_KINDS}, "
+            f"got {kw['negative_kinds']!r}"
+        )
+    if int(kw["max_trails"]) < 1:
+        raise InputError(f"max_trails: expected >= 1, got {kw['max_trails']}")
+    mag = tuple(kw["mag_range"] or preset.mag_range)
+    rate = tuple(kw["rate_range"] or preset.rate_range)
+    if len(mag) != 2 or mag[0] > mag[1]:
+        raise InputError(f"mag_range: expected (bright, faint) magnitudes, got {mag}")
+    if len(rate) != 2 or not 0 < rate[0] <= rate[1]:
+        raise InputError(f"rate_range: expected (slow, fast) > 0 arcsec/s, got {rate}")
+    if not kw["min_length_px"] >= 0:
+        raise InputError(f"min_length_px: expected >= 0 px, got {kw['min_length_px']}")
+    scene = kw["scene"] if kw["scene"] is not None else preset.scene
+    if not isinstance(scene, (SimulatedScene, CatalogScene, CompositeScene)):
+        raise InputError(
+            f"scene: expected a SimulatedScene, CatalogScene or CompositeScene, "
+            f"got {type(scene).__name__}"
+        )
+    if isinstance(scene, CompositeScene):
+        scene = _LoadedComposite(scene.frames())
+    try:
+        start = np.datetime64(pd.Timestamp(kw["start"]).tz_localize(None), "ns")
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"start: expected a UTC date-time, got {kw['start']!r}") from exc
+    return _Options(
+        trail_fraction=float(kw["trail_fraction"]),
+        hard_negative_fraction=float(kw["hard_negative_fraction"]),
+        negative_kinds=kinds,
+        max_trails=int(kw["max_trails"]),
+        mag_range=(float(mag[0]), float(mag[1])),
+        rate_range=(float(rate[0]), float(rate[1])),
+        min_length_px=float(kw["min_length_px"]),
+        truncation_fraction=float(kw["truncation_fraction"]),
+        jitter_fraction=float(kw["jitter_fraction"]),
+        variation_fraction=float(kw["variation_fraction"]),
+        start=start,
+        scene=scene,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _LoadedComposite:
+    frames: xr.Dataset
+
+
+def _visit(preset: Preset, seed: int) -> dict:
+    """Visit-wide pointing: the same for every frame of a seed."""
+    rng = np.random.default_rng([seed, 0x5A7])
+    return {
+        "ra": float(rng.uniform(0, 360)),
+        "dec": float(np.degrees(np.arcsin(rng.uniform(-1, 1)))),
+        "roll0": float(rng.uniform(0, 360)),
+    }
+
+
+def _psf_for(preset: Preset, rng) -> PSF:
+    tel = preset.telescope
+    if preset.r0_range is not None and tel.mode == "seeing":
+        # 8 seeing values across the range keep the PSF cache small
+        lo, hi = preset.r0_range
+        tel = dataclasses.replace(tel, r0=float(np.linspace(lo, hi, 8)[rng.integers(8)]))
+    return tel.psf(preset.detector.pixel_size)
+
+
+def _deposit(image: np.ndarray, x, y, value) -> None:
+    """Point sources split bilinearly over 4 pixels (flux and centroid preserved)."""
+    ny, nx = image.shape
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    for dx, dy, w in (
+        (0, 0, (1 - fx) * (1 - fy)),
+        (1, 0, fx * (1 - fy)),
+        (0, 1, (1 - fx) * fy),
+        (1, 1, fx * fy),
+    ):
+        xi, yi = x0 + dx, y0 + dy
+        ok = (xi >= 0) & (xi < nx) & (yi >= 0) & (yi < ny)
+        np.add.at(image, (yi[ok], xi[ok]), (value * w)[ok])
+
+
+def _clip_to_field(p0, p1, shape, circular: bool):
+    """Parameter range [t0, t1] of p0 + t (p1 - p0) inside the image (and crop circle)."""
+    ny, nx = shape
+    d = p1 - p0
+    t0, t1 = 0.0, 1.0
+    for lo, hi, p, dd in ((-0.5, nx - 0.5, p0[0], d[0]), (-0.5, ny - 0.5, p0[1], d[1])):
+        if dd == 0:
+            if not lo <= p <= hi:
+                return None
+            continue
+        a, b = sorted(((lo - p) / dd, (hi - p) / dd))
+        t0, t1 = max(t0, a), min(t1, b)
+    if circular:
+        c = np.array([(nx - 1) / 2, (ny - 1) / 2])
+        r = min(shape) / 2
+        f = p0 - c
+        qa, qb, qc = d @ d, 2 * f @ d, f @ f - r * r
+        disc = qb * qb - 4 * qa * qc
+        if qa == 0 or disc <= 0:
+            return None if qc > 0 else (t0, t1)
+        s = np.sqrt(disc)
+        t0, t1 = max(t0, (-qb - s) / (2 * qa)), min(t1, (-qb + s) / (2 * qa))
+    return (t0, t1) if t1 > t0 else None
+
+
+def _draw_trail(preset: Preset, opts: _Options, rng, shape, exptime, circular):
+    """Geometry and brightness of one object crossing the field during the exposure."""
+    ny, nx = shape
+    scale = preset.pixel_scale
+    centre = np.array([(nx - 1) / 2, (ny - 1) / 2])
+    for _ in range(100):
+        if circular:
+            r = 0.45 * min(shape) * np.sqrt(rng.random())
+            a = rng.uniform(0, 2 * np.pi)
+            p = centre + r * np.array([np.cos(a), np.sin(a)])
+        else:
+            p = np.array([rng.uniform(0, nx - 1), rng.uniform(0, ny - 1)])
+        phi = rng.uniform(0, 2 * np.pi)
+        u = np.array([np.cos(phi), np.sin(phi)])
+        big = 2.0 * (nx + ny)
+        chord = _clip_to_field(p - big * u, p + big * u, shape, circular)
+        if chord is None:
+            continue
+        a_in = p - big * u + chord[0] * 2 * big * u
+        chord_len = (chord[1] - chord[0]) * 2 * big
+        rate = float(np.exp(rng.uniform(*np.log(opts.rate_range))))
+        travel = rate * exptime / scale  # px covered during the exposure
+        need = min(opts.min_length_px, travel, chord_len)
+        s0 = rng.uniform(-travel + need, chord_len - need)
+        s1 = s0 + travel
+        if rng.random() < opts.truncation_fraction:  # e.g. the object enters Earth's shadow
+            cut = rng.uniform(max(s0, 0.0) + need, max(min(s1, chord_len), need + s0 + 1e-9))
+            s0, s1 = (s0, cut) if rng.random() < 0.5 else (cut - need, s1)
+        a_pt, b_pt = a_in + s0 * u, a_in + s1 * u
+        vis = _clip_to_field(a_pt, b_pt, shape, circular)
+        if vis is None or (vis[1] - vis[0]) * (s1 - s0) < need - 1e-9:
+            continue
+        return {
+            "a": a_pt,
+            "b": b_pt,
+            "visible": (a_pt + vis[0] * (b_pt - a_pt), a_pt + vis[1] * (b_pt - a_pt)),
+            "rate": rate,
+            "mag": float(rng.uniform(*opts.mag_range)),
+            "jitter": rng.random() < opts.jitter_fraction,
+            "vary": rng.random() < opts.variation_fraction,
+        }
+    raise InputError(
+        f"min_length_px={opts.min_length_px}: no trail of that length fits the {nx}x{ny} field "
+        f"at rates {opts.rate_range} arcsec/s and exposure {exptime} s"
+    )
+
+
+def _trail_photons(preset, trail, rng, shape, exptime):
+    """The unitary streak [photons] before the PSF (pixel-exact)."""
+    a, b = trail["a"], trail["b"]
+    length = float(np.hypot(*(b - a)))
+    jitter = {}
+    if trail["jitter"]:
+        jitter = {
+            "jitter_px": rng.uniform(0.3, 2.0),
+            "jitter_period_px": rng.uniform(10.0, 60.0),
+            "jitter_phase": rng.uniform(0, 2 * np.pi),
+        }
+    path = streak_path(*a, *b, **jitter)
+    weights = None
+    if trail["vary"]:
+        s = (np.arange(len(path) - 1) + 0.5) / (len(path) - 1)
+        period = rng.uniform(0.1, 1.0)  # tumbling period as a fraction of the trail
+        weights = 1 + rng.uniform(0.1, 0.8) * np.sin(2 * np.pi * s / period + rng.uniform(0, 7))
+        weights *= rng.lognormal(0.0, 0.1, s.size)  # scintillation
+    area, total = streak_area(shape, path, weights=weights)
+    # time along the whole path (it may start or end outside the field)
+    duration = min(length * preset.pixel_scale / trail["rate"], exptime)
+    return area * (float(preset.telescope.photon_rate(trail["mag"])) * duration / total)
+
+
+def gaussian_sigma(values) -> float:
+    """Width of a Gaussian fitted to the histogram of ``values`` (seed 002 §3.1's sigma_bg).
+
+    The fit is the weighted least-squares parabola through the log of the histogram
+    counts (Caruana's method with Guo's weights), over the core within 3 MAD-sigma of the
+    median, so stars and trails in the wings do not widen it.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 10:
+        raise InputError(f"values: expected at least 10 finite pixels, got {v.size}")
+    med = float(np.median(v))
+    mad = 1.4826 * float(np.median(np.abs(v - med)))
+    if mad == 0:
+        return float(np.std(v))
+    width = max(mad / 6, 1e-6)
+    counts, edges = np.histogram(v, bins=int(6 * mad / width), range=(med - 3 * mad, med + 3 * mad))
+    centres = 0.5 * (edges[:-1] + edges[1:]) - med
+    ok = counts > 0
+    if ok.sum() < 3:
+        return mad
+    coef = np.polyfit(centres[ok] / mad, np.log(counts[ok]), 2, w=counts[ok])
+    return float(mad * np.sqrt(-0.5 / coef[0])) if coef[0] < 0 else mad
+
+
+def _footprint(preset: Preset, shape):
+    return circular_footprint(shape) if preset.circular else np.ones(shape, bool)
+
+
+def _make_frame(preset: Preset, opts: _Options, seed: int, index: int, visit: dict):
+    """Frame ``index`` of run ``seed``: (ADU image, mask, truth rows, frame info)."""
+    from scipy.ndimage import distance_transform_edt
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng([seed, index])
+    exptime = float(rng.choice(preset.exptimes))
+    det = preset.detector_for(exptime)
+    composite = isinstance(opts.scene, _LoadedComposite)
+    if composite:
+        bg_frames = opts.scene.frames
+        k = int(rng.integers(bg_frames.sizes["frame"]))
+        background = bg_frames["flux"].values[k].astype(float)
+        shape = background.shape
+        valid = bg_frames["valid"].values & np.isfinite(background)
+        bg_exp = float(bg_frames["exptime"].values[k])
+        exptime = bg_exp if np.isfinite(bg_exp) else exptime
+    else:
+        shape = preset.shape
+        valid = _footprint(preset, shape)
+    cadence = max(preset.exptimes)
+    t_mid = (index + 0.5) * cadence
+    roll = (visit["roll0"] + preset.roll_rate * t_mid) % 360.0
+    psf = _psf_for(preset, rng)
+    scale = preset.pixel_scale
+    tel = preset.telescope
+    sky = float(tel.photon_rate(rng.uniform(*preset.sky_mag))) * scale**2 * exptime
+    if composite:
+        stars = Stars.empty()
+    else:
+        stars = opts.scene.draw(rng, shape, scale, ra=visit["ra"], dec=visit["dec"], roll=roll)
+    if preset.target_mag is not None and not composite:
+        c = np.array([(shape[1] - 1) / 2, (shape[0] - 1) / 2]) + rng.normal(0, 1.0, 2)
+        tmag = rng.uniform(*preset.target_mag)
+        stars = Stars(np.array([c[0]]), np.array([c[1]]), np.array([tmag])).concat(stars)
+    plan = _Plan(shape=shape, exptime=exptime, sky_photons=sky, psf=psf, stars=stars)
+
+    kind = ""
+    has_trail = rng.random() < opts.trail_fraction
+    if not has_trail and rng.random() < opts.hard_negative_fraction:
+        kind = str(opts.negative_kinds[rng.integers(len(opts.negative_kinds))])
+        apply_negative(kind, plan, rng, preset)
+    trails = []
+    if has_trail:
+        for _ in range(int(rng.integers(1, opts.max_trails + 1))):
+            trails.append(_draw_trail(preset, opts, rng, shape, exptime, preset.circular))
+
+    # noise-free light of the scene [photons]
+    gain = det.quantum_efficiency * det.sensitivity
+    if composite:
+        scene_photons = None
+    else:
+        points = np.zeros(shape)
+        allstars = plan.stars.concat(plan.bright_stars)
+        rates = tel.photon_rate(allstars.mag) * exptime
+        if preset.sidereal_trails:
+            points += _sidereal_stars(allstars, rates, shape, exptime, scale)
+        else:
+            _deposit(points, allstars.x, allstars.y, rates)
+        scene_photons = fftconvolve(points, plan.psf.kernel, mode="same").clip(0)
+        scene_photons += sky + plan.photons_extra
+        if det.readout_time > 0:
+            scene_photons += det.smear(scene_photons)
+            scene_photons += _offfield_smear(plan, det, tel, shape, exptime)
+    signals, rows, masks = [], [], []
+    for tr in trails:
+        photons = _trail_photons(preset, tr, rng, shape, exptime)
+        signals.append(fftconvolve(photons, plan.psf.kernel, mode="same").clip(0))
+        # seed 002: the mask is the unitary streak convolved with a disk of the PSF FWHM
+        mask = distance_transform_edt(photons <= 0) <= plan.psf.fwhm_px / 2
+        masks.append(mask & valid)
+        (vx0, vy0), (vx1, vy1) = tr["visible"]
+        tr["duration"] = np.hypot(vx1 - vx0, vy1 - vy0) * preset.pixel_scale / tr["rate"]
+    trail_photons = np.sum(signals, axis=0) if signals else None
+
+    read_seed = int(rng.integers(2**63))
+    if composite:
+        e_tr = (
+            det.quantum_efficiency * rng.poisson(trail_photons)
+            if trail_photons is not None
+            else 0.0
+        )
+        image = background + e_tr * det.sensitivity
+        bg_image = background
+    else:
+        e_bg = det.electrons(scene_photons, rng, exptime=exptime, extra_dark=plan.extra_dark)
+        e_bg = e_bg + plan.electrons_extra
+        image = bg_image = det.read(e_bg, np.random.default_rng(read_seed))
+        if trail_photons is not None:
+            e_tr = det.quantum_efficiency * rng.poisson(trail_photons).astype(np.float32)
+            image = det.read(e_bg + e_tr, np.random.default_rng(read_seed))
+    sigma_bg = gaussian_sigma(bg_image[valid]) if trails else np.nan
+    for tr, sig, mask in zip(trails, signals, masks, strict=True):
+        adu = sig * gain
+        inside = adu[mask]
+        (x0, y0), (x1, y1) = tr["visible"]
+        rows.append(
+            {
+                "x0": x0,
+                "y0": y0,
+                "x1": x1,
+                "y1": y1,
+                "width_px": plan.psf.fwhm_px,
+                "length_px": float(np.hypot(x1 - x0, y1 - y0)),
+                "flux": float(adu[valid].sum()),
+                "mag": tr["mag"],
+                "snr_avg": float(inside.mean() / sigma_bg) if inside.size else 0.0,
+                "snr_tot": float(inside.sum() / sigma_bg),
+                "rate_arcsec_s": tr["rate"],
+                "duration_s": tr["duration"],
+            }
+        )
+    image = np.asarray(image, dtype=np.float32)
+    image[~valid] = np.nan
+    mask = np.logical_or.reduce(masks) if masks else np.zeros(shape, bool)
+    info = {
+        "t_mid": t_mid,
+        "exptime": exptime,
+        "roll": roll,
+        "kind": kind,
+        "n_stars": len(plan.stars) + len(plan.bright_stars),
+    }
+    return image, mask, rows, info
+
+
+def _sidereal_stars(stars: Stars, photons, shape, exptime, scale):
+    """Stars trailing along +x at the sidereal rate (the mount tracks a GEO object)."""
+    out = np.zeros(shape)
+    length = SIDEREAL_ARCSEC_S * exptime / scale
+    for x, y, f in zip(stars.x, stars.y, photons, strict=True):
+        path = np.array([[x - length / 2, y], [x + length / 2, y]])
+        area, total = streak_area(shape, path)
+        out += area * (f / total)
+    return out
+
+
+def _offfield_smear(plan, det, tel, shape, exptime):
+    """Smear columns of bright stars outside the field (their light never lands in it)."""
+    out = np.zeros(shape)
+    ny, nx = shape
+    half = plan.psf.size // 2
+    cols = plan.psf.kernel.sum(axis=0)
+    for x, y, mag in zip(*plan.bright_stars.astuple(), strict=True):
+        if -0.5 <= y < ny - 0.5:
+            continue  # inside: already in the image and smeared with it
+        # each of the nexp reads smears readout_time seconds of the star's light
+        total = float(tel.photon_rate(mag)) * det.readout_time * det.nexp
+        xi = round(x) + np.arange(-half, half + 1)
+        ok = (xi >= 0) & (xi < nx)
+        out[:, xi[ok]] += total * cols[ok] / ny
+    return out
+
+
+def simulate_frames(
+    preset="cheops",
+    n: int = 16,
+    *,
+    seed: int,
+    trail_fraction: float = 0.5,
+    hard_negative_fraction: float = 0.0,
+    negative_kinds=None,
+    max_trails: int = 1,
+    mag_range=None,
+    rate_range=None,
+    min_length_px: float = 10.0,
+    truncation_fraction: float = 0.1,
+    jitter_fraction: float = 0.2,
+    variation_fraction: float = 0.3,
+    scene=None,
+    start="2021-01-01T00:00:00",
+) -> xr.Dataset:
+    """Simulated, labelled frames of an instrument in satlab's frame data model.
+
+    Parameters
+    ----------
+    preset : str or Preset
+        ``"cheops"``, ``"evscope1"``, ``"evscope2"``, ``"geo-sensor"``, ``"ztf-like"``
+        (see :mod:`satlab.simulate.presets`) or a :class:`Preset`.
+    n : int
+        Number of frames.
+    seed : int
+        Seed of the run; frame ``i`` depends only on ``(seed, i)``.
+    trail_fraction : float
+        Probability that a frame holds at least one trail.
+    hard_negative_fraction : float
+        Probability that a frame without trail holds a hard negative.
+    negative_kinds : sequence of str, optional
+        Hard-negative kinds drawn from (default all of :data:`NEGATIVE_KINDS`).
+    max_trails : int
+        Trails per trail frame, drawn uniformly in ``1..max_trails``.
+    mag_range : (bright, faint), optional
+        Apparent magnitude of the objects [mag]; default the preset's.
+    rate_range : (slow, fast), optional
+        Angular rate of the objects [arcsec/s], log-uniform; default the preset's.
+    min_length_px : float
+        Shortest visible trail [px] (shorter only if the object moves less in the exposure).
+    truncation_fraction, jitter_fraction, variation_fraction : float
+        Probabilities that a trail is cut short inside the field, follows a wavy path, or
+        varies in brightness along its length (tumbling plus scintillation).
+    scene : SimulatedScene, CatalogScene or CompositeScene, optional
+        What is behind the trails; default the preset's simulated star field.
+    start : str or datetime
+        UTC start of the run; frames follow each other every ``max(preset.exptimes)`` s.
+
+    Returns
+    -------
+    xarray.Dataset
+        Frames (``flux (frame, y, x)`` [ADU], ``valid``, coords ``time``, ``exptime``,
+        ``ra``, ``dec``, ``roll``) plus the truth: ``trail_mask (frame, y, x)``,
+        ``label (frame)`` (1 = at least one trail), ``negative_kind (frame)`` ("" or the
+        kind), ``n_stars (frame)`` and, on dim ``trail``, ``trail_frame`` and the columns
+        of :data:`TRUTH_COLUMNS` (see :func:`truth_table`), the trail flux as
+        ``trail_flux`` since ``flux`` holds the pixels. ``attrs["simulation"]`` is a
+        JSON record of the parameters, seed and package versions.
+
+    Raises
+    ------
+    satlab.errors.InputError
+        Unknown preset or negative kind, fractions outside [0, 1], impossible ranges.
+    """
+    p = get_preset(preset)
+    if int(n) < 1:
+        raise InputError(f"n: expected >= 1 frames, got {n}")
+    params = {
+        "preset": p.name,
+        "n": int(n),
+        "seed": int(seed),
+        "trail_fraction": trail_fraction,
+        "hard_negative_fraction": hard_negative_fraction,
+        "negative_kinds": None if negative_kinds is None else list(negative_kinds),
+        "max_trails": max_trails,
+        "mag_range": mag_range,
+        "rate_range": rate_range,
+        "min_length_px": min_length_px,
+        "truncation_fraction": truncation_fraction,
+        "jitter_fraction": jitter_fraction,
+        "variation_fraction": variation_fraction,
+        "scene": type(scene).__name__ if scene is not None else "preset",
+        "start": str(start),
+    }
+    opts = _check_options(
+        p,
+        trail_fraction=trail_fraction,
+        hard_negative_fraction=hard_negative_fraction,
+        negative_kinds=negative_kinds,
+        max_trails=max_trails,
+        mag_range=mag_range,
+        rate_range=rate_range,
+        min_length_px=min_length_px,
+        truncation_fraction=truncation_fraction,
+        jitter_fraction=jitter_fraction,
+        variation_fraction=variation_fraction,
+        scene=scene,
+        start=start,
+    )
+    return _assemble(p, opts, int(seed), range(int(n)), params)
+
+
+def _assemble(p: Preset, opts: _Options, seed: int, indices, params: dict) -> xr.Dataset:
+    from ..lines import line_from_points
+
+    visit = _visit(p, seed)
+    images, masks, infos, rows = [], [], [], []
+    for i in indices:
+        image, mask, trs, info = _make_frame(p, opts, seed, i, visit)
+        images.append(image)
+        masks.append(mask)
+        infos.append(info)
+        for r in trs:
+            rho, theta = line_from_points(r["x0"], r["y0"], r["x1"], r["y1"])
+            rows.append({"trail_frame": i, **r, "rho": rho, "theta": theta})
+    info = pd.DataFrame(infos)
+    time = opts.start + pd.to_timedelta(info["t_mid"].to_numpy(), unit="s").to_numpy()
+    composite = isinstance(opts.scene, _LoadedComposite)
+    valid = opts.scene.frames["valid"].values if composite else _footprint(p, images[0].shape)
+    attrs = {
+        "instrument": p.instrument if not composite else "composite",
+        "pixel_scale": p.pixel_scale,
+        "parity": -1,
+        "gain": p.detector.sensitivity,
+        "zero_point": float(
+            2.5
+            * np.log10(
+                p.telescope.photon_rate(0.0)
+                * p.detector.quantum_efficiency
+                * p.detector.sensitivity
+            )
+        ),
+        "source": f"satlab.simulate preset={p.name} seed={seed}",
+        "simulation": json.dumps({"params": params, "versions": versions()}, default=str),
+    }
+    with warnings.catch_warnings():
+        # NaN outside the crop is the data model's policy, not news
+        warnings.simplefilter("ignore", SatlabWarning)
+        ds = as_frames(
+            np.stack(images),
+            time=time,
+            exptime=info["exptime"].to_numpy(),
+            valid=valid,
+            attrs=attrs,
+        )
+    ds = ds.assign_coords(
+        frame=np.asarray(list(indices)),
+        ra=(
+            "frame",
+            np.full(
+                len(info),
+                p.telescope.pointing.ra.deg if p.telescope.pointing is not None else visit["ra"],
+            ),
+        ),
+        dec=(
+            "frame",
+            np.full(
+                len(info),
+                p.telescope.pointing.dec.deg if p.telescope.pointing is not None else visit["dec"],
+            ),
+        ),
+        roll=("frame", info["roll"].to_numpy()),
+    )
+    ds["trail_mask"] = (("frame", "y", "x"), np.stack(masks))
+    with_trail = {r["trail_frame"] for r in rows}
+    ds["label"] = ("frame", np.asarray([i in with_trail for i in indices], dtype=np.int64))
+    ds["negative_kind"] = ("frame", info["kind"].to_numpy().astype(str))
+    ds["n_stars"] = ("frame", info["n_stars"].to_numpy().astype(np.int64))
+    truth = pd.DataFrame(rows, columns=["trail_frame", *TRUTH_COLUMNS])
+    ds["trail_frame"] = ("trail", truth["trail_frame"].to_numpy(dtype=np.int64))
+    for name, dtype in TRUTH_COLUMNS.items():
+        var = _VAR.get(name, name)
+        ds[var] = ("trail", truth[name].to_numpy(dtype=dtype))
+        ds[var].attrs["units"] = TRUTH_UNITS[name]
+    return ds
+
+
+def truth_table(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per simulated trail: ``frame`` plus the truth columns.
+
+    Columns ``frame, x0, y0, x1, y1, rho, theta, width_px, length_px, flux, mag, snr_avg,
+    snr_tot, rate_arcsec_s, duration_s``: the same names and conventions (seed 001 eq. 1,
+    :mod:`satlab.lines`) as :func:`satlab.detect.trails`. Endpoints are those of the
+    visible part; ``flux`` is the noise-free trail signal inside the footprint [ADU].
+    ``attrs["units"]`` gives each column's unit. No trail: the typed empty table and a
+    :class:`SatlabWarning`.
+    """
+    if "trail_frame" not in ds:
+        raise InputError(
+            "ds: expected simulated frames with a 'trail_frame' variable "
+            "(from satlab.simulate.simulate_frames)"
+        )
+    df = pd.DataFrame({"frame": ds["trail_frame"].values.astype(np.int64)})
+    for name, dtype in TRUTH_COLUMNS.items():
+        df[name] = ds[_VAR.get(name, name)].values.astype(dtype)
+    df.attrs["units"] = dict(TRUTH_UNITS)
+    if df.empty:
+        warnings.warn(
+            "truth_table: the frames hold no simulated trail", SatlabWarning, stacklevel=2
+        )
+    return df

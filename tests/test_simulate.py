@@ -1,0 +1,382 @@
+"""The simulator: streak geometry, optics, detector noise, labelled frames and their truth."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from satlab.errors import InputError, SatlabWarning
+from satlab.simulate import (
+    NEGATIVE_KINDS,
+    Detector,
+    Telescope,
+    gaussian_sigma,
+    get_preset,
+    render_streak,
+    simulate_frames,
+    streak_area,
+    streak_path,
+    truth_table,
+)
+
+# --- pixel-exact streaks (seed 002 §2.2.4) ------------------------------------------------
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.7, 3.0, 20.0, 45.0, 90.0, 133.0])
+def test_pixel_exact_areas_sum_to_the_rectangle(angle, rng):
+    x0, y0 = 30.0 + rng.random(2)
+    length = 25.0 + rng.random() * 10
+    a = np.radians(angle)
+    x1, y1 = x0 + length * np.cos(a), y0 + length * np.sin(a)
+    area, total = streak_area((80, 80), np.array([[x0, y0], [x1, y1]]))
+    assert area.sum() == pytest.approx(length + 1.0, rel=1e-12)
+    assert total == pytest.approx(length + 1.0, rel=1e-12)
+    assert area.max() <= 1.0 + 1e-12 and area.min() >= 0.0
+
+
+def test_pixel_exact_area_of_an_axis_aligned_streak():
+    # from (2, 5) to (6, 5): rectangle x in [1.5, 6.5], y in [4.5, 5.5] -> five full pixels
+    area, _ = streak_area((10, 10), np.array([[2.0, 5.0], [6.0, 5.0]]))
+    expected = np.zeros((10, 10))
+    expected[5, 2:7] = 1.0
+    np.testing.assert_allclose(area, expected, atol=1e-12)
+    # shifted by -0.25 px in y: y in [4.25, 5.25] gives rows 4 and 5 0.25 and 0.75
+    area, _ = streak_area((10, 10), np.array([[2.0, 4.75], [6.0, 4.75]]))
+    np.testing.assert_allclose(area[4, 2:7], 0.25)
+    np.testing.assert_allclose(area[5, 2:7], 0.75)
+
+
+def test_photon_conservation_through_the_psf():
+    psf = get_preset("cheops").telescope.psf(13.0)
+    img = render_streak((200, 200), 60.3, 70.1, 140.8, 120.6, flux=1234.5, exptime=42.0, psf=psf)
+    assert img.sum() == pytest.approx(1234.5 * 42.0, rel=1e-3)
+
+
+def _centroid(img):
+    y, x = np.indices(img.shape)
+    return (img * x).sum() / img.sum(), (img * y).sum() / img.sum()
+
+
+def test_subpixel_shift_moves_the_centroid():
+    psf = get_preset("evscope1").telescope.psf(3.75)
+    a = render_streak((64, 96), 20.0, 30.0, 70.0, 35.0, flux=1.0, psf=psf)
+    b = render_streak((64, 96), 20.3, 30.0, 70.3, 35.0, flux=1.0, psf=psf)
+    dx = _centroid(b)[0] - _centroid(a)[0]
+    assert dx == pytest.approx(0.30, abs=0.02)
+    c = render_streak((64, 96), 20.0, 30.3, 70.0, 35.3, flux=1.0, psf=psf)
+    assert _centroid(c)[1] - _centroid(a)[1] == pytest.approx(0.30, abs=0.02)
+
+
+def test_angles_below_the_line_perfect_limit_change_the_image():
+    length = 40.0
+    tiny = 0.5 * np.arctan(1 / length)  # below arctan(1 / length)
+    a = render_streak((60, 60), 30.0, 10.0, 30.0, 10.0 + length, flux=1.0)
+    b = render_streak(
+        (60, 60), 30.0, 10.0, 30.0 + length * np.sin(tiny), 10.0 + length * np.cos(tiny), flux=1.0
+    )
+    assert np.abs(a - b).max() > 1e-3
+
+
+def test_border_crossing_streak_loses_flux_and_outside_streak_raises():
+    inside = render_streak((50, 50), -20.0, 25.0, 70.0, 25.0, flux=1.0)
+    # 91 px of rectangle, of which x in [-0.5, 49.5] lies inside: 50 of 91
+    assert inside.sum() == pytest.approx(50.0 / 91.0, rel=1e-9)
+    with pytest.raises(InputError, match="wholly outside"):
+        render_streak((50, 50), 60.0, 60.0, 90.0, 70.0, flux=1.0, require_inside=True)
+    assert render_streak((50, 50), 60.0, 60.0, 90.0, 70.0, flux=1.0).sum() == 0.0
+
+
+def test_profile_and_jitter():
+    flat = render_streak((40, 80), 5.0, 20.0, 75.0, 20.0, flux=1.0)
+    ramp = render_streak((40, 80), 5.0, 20.0, 75.0, 20.0, flux=1.0, profile=lambda s: s)
+    assert ramp.sum() == pytest.approx(1.0) and flat.sum() == pytest.approx(1.0)
+    assert _centroid(ramp)[0] > _centroid(flat)[0] + 5
+    wavy = render_streak(
+        (40, 80), 5.0, 20.0, 75.0, 20.0, flux=1.0, jitter_px=2.0, jitter_period_px=20.0
+    )
+    assert (wavy[17:24].sum(axis=0) > 0).sum() > 60 and (wavy.sum(axis=1) > 0).sum() >= 5
+    path = streak_path(0, 0, 40, 0, jitter_px=1.5, jitter_period_px=10)
+    assert np.abs(path[:, 1]).max() == pytest.approx(1.5, abs=0.05)
+    with pytest.raises(InputError, match="profile"):
+        render_streak((40, 80), 5, 20, 75, 20, flux=1.0, profile=[-1.0, 1.0])
+
+
+# --- optics --------------------------------------------------------------------------------
+
+
+def test_cheops_donut_radius_and_shape():
+    psf = get_preset("cheops").telescope.psf(13.0)
+    assert psf.r90_px == pytest.approx(16.5, abs=0.3)
+    k = psf.kernel
+    c = k.shape[0] // 2
+    # a donut: the azimuthal profile peaks on a ring, well away from a darker centre
+    y, x = np.indices(k.shape)
+    r = np.hypot(x - c, y - c).astype(int)
+    profile = np.bincount(r.ravel(), k.ravel()) / np.bincount(r.ravel())
+    assert 8 <= np.argmax(profile) <= 18
+    assert profile[0] < 0.7 * profile.max()
+
+
+def test_seeing_fwhm_follows_r0():
+    lam = 0.551e-6
+    tel = Telescope(diameter=1.0, focal_length=10.0, band="V", mode="seeing", r0=0.1)
+    # pixel of 0.2": the seeing disk 0.98 lambda / r0(lambda) is well sampled
+    psf = tel.psf(0.2 * 10.0 / 206265 * 1e6)
+    r0 = 0.1 * (lam / 0.5e-6) ** 1.2
+    expected = 0.98 * lam / r0 * 206265 / 0.2
+    assert psf.fwhm_px == pytest.approx(expected, rel=0.15)
+    worse = Telescope(diameter=1.0, focal_length=10.0, band="V", mode="seeing", r0=0.05)
+    assert worse.psf(0.2 * 10.0 / 206265 * 1e6).fwhm_px > 1.6 * psf.fwhm_px
+
+
+def test_diffraction_limited_airy_width():
+    tel = Telescope(diameter=0.1, focal_length=10.0, band="V", mode="diffraction")
+    pix_um = 0.2 * 10.0 / 206265 * 1e6  # 0.2" pixels; lambda / D = 1.14"
+    psf = tel.psf(pix_um)
+    assert psf.fwhm_px * 0.2 == pytest.approx(1.03 * 0.551e-6 / 0.1 * 206265, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"mode": "seeing", "r0": 0.0}, "r0"),
+        ({"mode": "seeing", "r0": -1.0}, "r0"),
+        ({"band": "Q"}, "band"),
+        ({"mode": "lucky"}, "mode"),
+        ({"mode": "background"}, "background_psf"),
+    ],
+)
+def test_bad_telescope(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        Telescope(diameter=0.3, focal_length=2.0, **kwargs)
+
+
+# --- detector noise chain (seed 002 Fig. 7) -----------------------------------------------
+
+
+def _flat(det, photons, seed=0):
+    return det.expose(np.full(det.shape, float(photons)), np.random.default_rng(seed))
+
+
+def test_noise_terms_mean_and_variance():
+    base = {
+        "resolution": (200, 200),
+        "pixel_size": 10.0,
+        "exposure_time": 10.0,
+        "bitdepth": 32,
+        "offset": 1000.0,
+    }
+    # photon noise and QE: Poisson(lambda) x QE -> mean QE lambda, variance QE^2 lambda
+    det = Detector(
+        **base,
+        quantum_efficiency=0.5,
+        readout_noise_variance=0.0,
+        dark_current=0.0,
+        sensitivity=1.0,
+    )
+    img = _flat(det, 400.0) - 1000.0
+    assert img.mean() + 0.5 == pytest.approx(200.0, rel=0.005)  # floor() takes 0.5 on average
+    assert img.var() == pytest.approx(0.25 * 400 + 1 / 12, rel=0.04)
+    # dark current: Poisson(dark x t)
+    det = Detector(
+        **base, photon_noise=False, readout_noise_variance=0.0, dark_current=30.0, sensitivity=1.0
+    )
+    img = _flat(det, 0.0) - 1000.0
+    assert img.mean() + 0.5 == pytest.approx(300.0, rel=0.005)
+    assert img.var() == pytest.approx(300.0 + 1 / 12, rel=0.04)
+    # read noise: normal with the given variance; gain scales the standard deviation
+    det = Detector(
+        **base, photon_noise=False, readout_noise_variance=49.0, dark_current=0.0, sensitivity=2.0
+    )
+    img = _flat(det, 0.0) - 1000.0
+    assert img.mean() + 0.5 == pytest.approx(0.0, abs=0.25)  # 3.5 standard errors
+    assert img.var() == pytest.approx(4 * 49.0 + 1 / 12, rel=0.04)
+    assert det.noise_sigma() == pytest.approx(14.0)
+    # co-added reads: nexp times the read variance and offset
+    det = Detector(
+        **base, photon_noise=False, readout_noise_variance=49.0, dark_current=0.0, nexp=4
+    )
+    img = _flat(det, 0.0)
+    assert img.mean() + 0.5 == pytest.approx(4000.0, abs=0.2)
+    assert img.var() == pytest.approx(4 * 49.0, rel=0.04)
+
+
+def test_digitisation_bayer_banding_and_hot_pixels():
+    det = Detector(
+        resolution=(64, 32),
+        pixel_size=5.0,
+        exposure_time=1.0,
+        bitdepth=8,
+        offset=10.0,
+        readout_noise_variance=0.0,
+        dark_current=0.0,
+    )
+    img = _flat(det, 1e4)
+    assert img.max() == 255.0 and np.all(img == np.floor(img))
+    det = Detector(
+        resolution=(64, 32),
+        pixel_size=5.0,
+        exposure_time=1.0,
+        photon_noise=False,
+        readout_noise_variance=0.0,
+        dark_current=0.0,
+        offset=0.0,
+        bayer_order="GRBG",
+        white_balance=(2.0, 1.0, 3.0),
+    )
+    img = _flat(det, 100.0 / 0.8)
+    np.testing.assert_allclose(img[:2, :2], [[100.0, 200.0], [300.0, 100.0]])
+    det = Detector(
+        resolution=(256, 256),
+        pixel_size=5.0,
+        exposure_time=1.0,
+        photon_noise=False,
+        readout_noise_variance=0.0,
+        dark_current=0.0,
+        banding_row=5.0,
+        bitdepth=32,
+    )
+    img = _flat(det, 0.0)
+    assert img.mean(axis=1).std() == pytest.approx(5.0, rel=0.15)
+    assert img.mean(axis=0).std() < 0.5
+    det = Detector(
+        resolution=(200, 200),
+        pixel_size=5.0,
+        exposure_time=10.0,
+        dark_current=0.0,
+        hot_pixel_fraction=0.01,
+        hot_pixel_current=1000.0,
+        bitdepth=32,
+        readout_noise_variance=1.0,
+    )
+    img = _flat(det, 0.0)
+    hot = img > 5000
+    assert hot.mean() == pytest.approx(0.01, rel=0.15)
+    assert np.array_equal(hot, _flat(det, 0.0, seed=9) > 5000)  # a fixed pattern
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"exposure_time": -1.0}, "exposure_time"),
+        ({"bitdepth": 0}, "bitdepth"),
+        ({"bitdepth": 33}, "bitdepth"),
+        ({"bayer_order": "RGBX"}, "bayer_order"),
+        ({"quantum_efficiency": 1.5}, "quantum_efficiency"),
+        ({"readout_noise_variance": -1.0}, "readout_noise_variance"),
+    ],
+)
+def test_bad_detector(kwargs, match):
+    args = {"resolution": (10, 10), "pixel_size": 5.0, "exposure_time": 1.0, **kwargs}
+    with pytest.raises(InputError, match=match):
+        Detector(**args)
+
+
+def test_gaussian_sigma_fits_the_core(rng):
+    v = rng.normal(100.0, 7.0, 40000)
+    v[:400] += rng.exponential(500.0, 400)  # stars in the wing do not widen the fit
+    assert gaussian_sigma(v) == pytest.approx(7.0, rel=0.03)
+
+
+# --- labelled frames ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cheops_run():
+    return simulate_frames("cheops", 24, seed=7, hard_negative_fraction=1.0)
+
+
+def test_frames_follow_the_data_model(cheops_run):
+    ds = cheops_run
+    assert ds["flux"].dims == ("frame", "y", "x") and ds["flux"].dtype == np.float32
+    assert ds.sizes["y"] == ds.sizes["x"] == 200
+    assert ds.attrs["instrument"] == "CHEOPS" and ds.attrs["pixel_scale"] == pytest.approx(
+        1.0, abs=0.01
+    )
+    assert np.isnan(ds["flux"].values[:, ~ds["valid"].values]).all()
+    assert np.isfinite(ds["flux"].values[:, ds["valid"].values]).all()
+    assert set(ds["exptime"].values) <= {30.0, 45.0, 60.0}
+    assert np.all(np.diff(ds["time"].values) > np.timedelta64(0))
+    assert ds["roll"].values.std() > 0
+    assert "versions" in ds.attrs["simulation"] and '"seed": 7' in ds.attrs["simulation"]
+
+
+def test_labels_masks_and_negatives_agree(cheops_run):
+    ds = cheops_run
+    label = ds["label"].values
+    assert 0 < label.sum() < label.size
+    np.testing.assert_array_equal(label, ds["trail_mask"].values.any(axis=(1, 2)))
+    np.testing.assert_array_equal(np.unique(ds["trail_frame"].values), np.nonzero(label)[0])
+    kinds = ds["negative_kind"].values
+    assert np.all(kinds[label == 1] == "") and np.all(kinds[label == 0] != "")
+    assert set(kinds[label == 0]) <= set(NEGATIVE_KINDS)
+    assert not ds["trail_mask"].values[:, ~ds["valid"].values].any()
+
+
+def test_truth_table_geometry_and_snr(cheops_run):
+    ds = cheops_run
+    df = truth_table(ds)
+    assert list(df.columns[:8]) == ["frame", "x0", "y0", "x1", "y1", "rho", "theta", "width_px"]
+    assert df.attrs["units"]["theta"] == "deg" and df.attrs["units"]["flux"] == "ADU"
+    th = np.radians(df["theta"])
+    for end in ("0", "1"):
+        np.testing.assert_allclose(
+            df["x" + end] * np.cos(th) + df["y" + end] * np.sin(th), df["rho"], atol=1e-6
+        )
+    assert ((df["theta"] >= -90) & (df["theta"] < 90)).all()
+    np.testing.assert_allclose(df["length_px"], np.hypot(df.x1 - df.x0, df.y1 - df.y0))
+    assert (df["length_px"] >= 10 - 1e-6).all()
+    # snr_tot / snr_avg is the number of mask pixels (one trail per frame here)
+    n_mask = ds["trail_mask"].values[df["frame"]].sum(axis=(1, 2))
+    np.testing.assert_allclose(df["snr_tot"] / df["snr_avg"], n_mask, rtol=1e-9)
+    # brighter objects (same geometry class) give higher S/N: rank correlation with mag
+    assert pd.Series(df["mag"]).corr(np.log(df["snr_avg"]), method="spearman") < -0.3
+    # the trail flux is what the object sent during its time in the field
+    tel, det = get_preset("cheops").telescope, get_preset("cheops").detector
+    expected = tel.photon_rate(df["mag"]) * df["duration_s"] * det.quantum_efficiency * 0.5
+    assert np.median(df["flux"] / expected) == pytest.approx(1.0, abs=0.1)
+
+
+def test_bright_trails_stand_out_in_the_pixels(cheops_run):
+    ds = cheops_run
+    df = truth_table(ds)
+    for row in df[df["snr_avg"] > 5].itertuples():
+        flux = ds["flux"].values[row.frame]
+        mask = ds["trail_mask"].values[row.frame]
+        sky = np.nanmedian(flux[~mask & ds["valid"].values])
+        assert np.median(flux[mask]) - sky > 2 * row.snr_avg / 5 * gaussian_sigma(
+            flux[~mask & ds["valid"].values]
+        )
+
+
+def test_determinism_by_seed():
+    a = simulate_frames("cheops", 3, seed=11, hard_negative_fraction=0.5)
+    b = simulate_frames("cheops", 3, seed=11, hard_negative_fraction=0.5)
+    c = simulate_frames("cheops", 3, seed=12, hard_negative_fraction=0.5)
+    np.testing.assert_array_equal(a["flux"].values, b["flux"].values)
+    pd.testing.assert_frame_equal(truth_table(a), truth_table(b))
+    assert not np.array_equal(a["flux"].values, c["flux"].values, equal_nan=True)
+
+
+def test_no_trails_gives_an_empty_typed_table():
+    ds = simulate_frames("cheops", 2, seed=1, trail_fraction=0.0)
+    assert ds["label"].values.sum() == 0 and ds.sizes["trail"] == 0
+    with pytest.warns(SatlabWarning, match="no simulated trail"):
+        df = truth_table(ds)
+    assert df.empty and df["x0"].dtype == np.float64 and "snr_tot" in df
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"preset": "hubble"}, "preset"),
+        ({"trail_fraction": 1.5}, "trail_fraction"),
+        ({"negative_kinds": ["ufo"]}, "negative_kinds"),
+        ({"mag_range": (10, 5)}, "mag_range"),
+        ({"rate_range": (0, 5)}, "rate_range"),
+        ({"n": 0}, "n:"),
+    ],
+)
+def test_bad_simulation_parameters(kwargs, match):
+    kwargs = {"preset": "cheops", "n": 1, **kwargs}
+    with pytest.raises(InputError, match=match):
+        simulate_frames(kwargs.pop("preset"), kwargs.pop("n"), seed=0, **kwargs)
