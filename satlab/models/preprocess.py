@@ -17,13 +17,13 @@ import torch.nn.functional as F
 from ..frames import arcsinh_normalise
 from .registry import ModelSpec
 
-__all__ = ["frame_input", "pad_to", "window_input", "window_starts"]
+__all__ = ["bin_mean", "frame_input", "pad_to", "window_input", "window_starts"]
 
 # the MobileNetV2 backbone halves the image five times
 MIN_CLASSIFY_PX = 32
 
 
-def _binned(flux: np.ndarray, good: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+def bin_mean(flux: np.ndarray, good: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of the good pixels in ``factor x factor`` blocks, and which blocks have any.
 
     Binning before eq. 1 makes the normalisation ``factor**2`` times cheaper; the
@@ -61,7 +61,7 @@ def frame_input(flux: np.ndarray, good: np.ndarray, spec: ModelSpec) -> torch.Te
     (binned) pixels, bad pixels 0, zero-padded to what the architecture needs (32 px for
     MobileNetV2, multiples of 4 for the UNet).
     """
-    x = _normalise(*_binned(flux, good, spec.bin))
+    x = _normalise(*bin_mean(flux, good, spec.bin))
     if spec.task == "segment":
         return pad_to(x, multiple=4)
     return pad_to(x, minimum=MIN_CLASSIFY_PX)
@@ -89,7 +89,7 @@ def window_input(
     padded with bad pixels. Starts are in binned pixels.
     """
     b = spec.bin
-    flux, good = _binned(flux, good, b)
+    flux, good = bin_mean(flux, good, b)
     w = spec.window // b
     ny, nx = flux.shape[1:]
     py, px = max(ny, w), max(nx, w)

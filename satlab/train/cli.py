@@ -1,0 +1,68 @@
+"""``satlab train NAME``: reproduce a shipped model from a seed."""
+
+from __future__ import annotations
+
+import click
+
+MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
+
+
+@click.command()
+@click.argument("name", type=click.Choice(MODEL_NAMES))
+@click.option("--seed", type=int, default=2026, show_default=True, help="Seed of the run.")
+@click.option("--preset", default="cheops", show_default=True, help="Simulator preset.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output directory [default: runs/train/NAME-seedSEED].",
+)
+@click.option("--frames", type=int, default=None, help="Simulated frames (70/15/15 split).")
+@click.option("--pool", type=int, default=None, help="Frames in the hard-negative pool.")
+@click.option("--epochs", type=int, default=None, help="Most epochs per training round.")
+@click.option("--mining-rounds", type=int, default=None, help="Hard-negative mining rounds.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Simulation processes.")
+@click.option("--max-minutes", type=float, default=None, help="Wall-time budget per round.")
+@click.option("--no-cache", is_flag=True, help="Simulate again instead of using the cache.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers, max_minutes,
+          no_cache, overwrite):  # fmt: skip
+    """Train model NAME on simulated frames; write NAME.safetensors and its model card.
+
+    The recipe of each model (frames, epochs, mining rounds) is the one of the shipped
+    weights, so `satlab train NAME --seed 2026` reproduces them.
+    """
+    from .core import train_model
+    from .data import DEFAULT_CACHE
+
+    card = train_model(
+        name,
+        seed=seed,
+        preset=preset,
+        out=out or f"runs/train/{name}-seed{seed}",
+        frames=frames,
+        pool=pool,
+        epochs=epochs,
+        mining_rounds=mining_rounds,
+        workers=workers,
+        cache=None if no_cache else DEFAULT_CACHE,
+        max_minutes=max_minutes,
+        overwrite=overwrite,
+        log=click.echo,
+    )
+    click.echo(_summary(card))
+
+
+def _summary(card: dict) -> str:
+    m = card["test_metrics"]
+    if "at_threshold" in m:
+        row = m["at_threshold"][0]
+        return (
+            f"{card['name']}: test accuracy {row['accuracy']:.4f} recall {row['recall']:.4f} "
+            f"specificity {row['specificity']:.4f} at {row['threshold']}; "
+            f"ROC AUC {m['roc_auc']:.4f}"
+        )
+    return (
+        f"{card['name']}: pixel TPR at 1e-5 FPR {m['tpr_at_fpr']:.4f}, precision at 90 % "
+        f"recall {m['precision_at_recall']:.4f}, ROC AUC {m['roc_auc']:.4f}"
+    )

@@ -1,0 +1,322 @@
+"""``train_model``: simulate, train, mine hard negatives, measure, write weights and card."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError, OutputExistsError
+from ..models import build_model, get_spec, save_weights
+from ..models.preprocess import bin_mean, frame_input, pad_to, window_input
+from .augment import AugmentedSet, seed001_augmentation
+from .data import DEFAULT_CACHE, SimulatedSet, simulated_set, split_indices
+from .loop import fit, predict_logits
+
+__all__ = ["RECIPES", "train_model"]
+
+# Sized so that all three shipped models train in well under an hour on a 2-core CPU.
+RECIPES = {
+    "trail-mobilenetv2": {"frames": 5000, "pool": 2000, "epochs": 40, "batch_size": 32,
+                          "mining_rounds": 2},
+    "trail-cnn": {"frames": 5000, "pool": 2000, "epochs": 40, "batch_size": 64,
+                  "mining_rounds": 2},
+    "trail-unet": {"frames": 5000, "pool": 0, "epochs": 25, "batch_size": 16,
+                   "mining_rounds": 0},
+}  # fmt: skip
+# seed 002: a window is a positive when at least 100 trail pixels fall in it
+MIN_WINDOW_TRAIL_PX = 100
+SCORE_THRESHOLD = 0.8
+# seed 002 Table 1 bins of the mean S/N per trail pixel
+SNR_BINS = (0, 0.5, 1, 3, 10, np.inf)
+
+
+def _inputs(spec, data: SimulatedSet):
+    """Network inputs, trail-pixel fractions and labels, one row per network sample."""
+    good = np.isfinite(data["flux"]) & data["valid"]
+    mask = data["mask"].astype(np.float32)
+    frac, _ = bin_mean(mask, np.ones_like(data["mask"]), spec.bin)
+    frac = torch.from_numpy(np.ascontiguousarray(frac))[:, None]
+    if spec.task == "windows":
+        x, (ys, xs) = window_input(data["flux"], good, spec)
+        w = spec.window // spec.bin
+        frac = pad_to(frac, minimum=w)
+        frac = torch.stack(
+            [frac[:, 0, y : y + w, x : x + w] for y in ys for x in xs], dim=1
+        ).reshape(-1, 1, w, w)
+    else:
+        x = frame_input(data["flux"], good, spec)
+        frac = pad_to(frac, minimum=x.shape[-1])[..., : x.shape[-2], : x.shape[-1]]
+    label = (frac.sum(dim=(1, 2, 3)) * spec.bin**2 >= MIN_WINDOW_TRAIL_PX).float()
+    if spec.task == "classify":
+        label = torch.from_numpy(data["label"].astype(np.float32))
+    return x, frac, label
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("satlab", "torch", "torchvision", "numpy", "safetensors"):
+        try:
+            out[pkg] = version(pkg)
+        except Exception:  # noqa: BLE001 (a missing distribution must not stop a run)
+            out[pkg] = None
+    return out
+
+
+def _scores(name, weights, data: SimulatedSet) -> np.ndarray:
+    from ..detect import classify
+
+    return classify(data.frames(), model=name, weights=weights).values.astype(float)
+
+
+def _classifier_metrics(name, weights, data: SimulatedSet) -> dict:
+    from ..metrics import classification_metrics, roc_summary
+
+    score = _scores(name, weights, data)
+    y = data["label"].astype(bool)
+    table = classification_metrics(y, score, thresholds=(SCORE_THRESHOLD, 0.5))
+    fp = ~y & (score >= SCORE_THRESHOLD)
+    fn = y & (score < SCORE_THRESHOLD)
+    kinds, counts = np.unique(data["negative_kind"][fp], return_counts=True)
+    snr = data["snr_avg"]
+    recall_by_snr = {}
+    for lo, hi in itertools.pairwise(SNR_BINS):
+        sel = y & (snr >= lo) & (snr < hi)
+        if sel.any():
+            recall_by_snr[f"{lo}-{hi}"] = {
+                "n": int(sel.sum()),
+                "recall": float((score[sel] >= SCORE_THRESHOLD).mean()),
+            }
+    return {
+        "at_threshold": table.to_dict(orient="records"),
+        **roc_summary(y, score, fpr=0.01),
+        "false_positives_by_kind": dict(zip(kinds.tolist(), counts.tolist(), strict=True)),
+        "missed_snr_avg": sorted(np.round(snr[fn], 3).tolist()),
+        "recall_by_snr_avg": recall_by_snr,
+    }
+
+
+def _segmenter_metrics(name, weights, data: SimulatedSet) -> dict:
+    from ..detect import segment
+    from ..metrics import pixel_metrics
+
+    prob = segment(data.frames(), model=name, weights=weights).values
+    out = pixel_metrics(data["mask"], prob, valid=data["valid"], fpr=1e-5, recall=0.9)
+    snr = data["snr_avg"]
+    by_snr = {}
+    for lo, hi in itertools.pairwise(SNR_BINS):
+        sel = (snr >= lo) & (snr < hi) | np.isnan(snr)  # trails of the bin + all sky frames
+        if (sel & ~np.isnan(snr)).any():
+            m = pixel_metrics(data["mask"][sel], prob[sel], valid=data["valid"])
+            by_snr[f"{lo}-{hi}"] = {"n_frames": int((sel & ~np.isnan(snr)).sum()), **m}
+    return {**out, "by_snr_avg": by_snr}
+
+
+def train_model(
+    name: str,
+    *,
+    seed: int = 2026,
+    out: str | Path,
+    preset: str = "cheops",
+    frames: int | None = None,
+    pool: int | None = None,
+    epochs: int | None = None,
+    mining_rounds: int | None = None,
+    workers: int = 2,
+    cache: str | Path | None = DEFAULT_CACHE,
+    max_minutes: float | None = None,
+    overwrite: bool = False,
+    log=print,
+) -> dict:
+    """Train model ``name`` on simulated frames; write ``NAME.safetensors`` and ``NAME.json``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (``trail-mobilenetv2``, ``trail-cnn``, ``trail-unet``).
+    seed : int
+        Seed of the simulation (training set ``seed``, mining pool ``seed + 1``), the split,
+        the initialisation, the augmentation and the batches.
+    out : str or Path
+        Output directory.
+    preset : str
+        Simulator instrument preset.
+    frames, pool, epochs, mining_rounds : int, optional
+        Override the model's recipe (:data:`RECIPES`): simulated frames (split 70/15/15),
+        frames in the hard-negative pool, most epochs per round, mining rounds.
+    workers : int
+        Simulation processes.
+    cache : str, Path or None
+        Simulated-set cache directory (``None``: no cache).
+    max_minutes : float, optional
+        Wall-time budget per training round [min].
+    overwrite : bool
+        Replace existing outputs.
+
+    Returns
+    -------
+    dict
+        The model card (also written to ``out / NAME.json``).
+    """
+    spec = get_spec(name)
+    recipe = dict(RECIPES[spec.name])
+    for key, value in (
+        ("frames", frames),
+        ("pool", pool),
+        ("epochs", epochs),
+        ("mining_rounds", mining_rounds),
+    ):
+        if value is not None:
+            if int(value) < 0:
+                raise InputError(f"{key}: expected a non-negative integer, got {value!r}")
+            recipe[key] = int(value)
+    if recipe["frames"] < 20:
+        raise InputError(f"frames: expected at least 20 frames to split 70/15/15, got {frames}")
+    out = Path(out)
+    weights, card_path = out / f"{spec.name}.safetensors", out / f"{spec.name}.json"
+    if not overwrite and (weights.exists() or card_path.exists()):
+        raise OutputExistsError(f"{weights}: exists; pass overwrite=True (--overwrite)")
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    max_seconds = None if max_minutes is None else 60.0 * max_minutes
+
+    data = simulated_set(recipe["frames"], seed=seed, preset=preset, workers=workers, cache=cache)
+    log(f"{spec.name}: {data.n} simulated frames ({time.perf_counter() - start:.0f} s)")
+    tr, va, te = split_indices(data.n, seed=seed)
+    x, frac, label = _inputs(spec, data)
+    per = len(x) // data.n  # network samples per frame (windows)
+
+    def rows(frame_index):
+        return (np.asarray(frame_index)[:, None] * per + np.arange(per)).ravel()
+
+    target = frac if spec.task == "segment" else label
+    net = build_model(spec.name)
+    aug = seed001_augmentation()
+    train_x, train_frac, train_label = x[rows(tr)], frac[rows(tr)], label[rows(tr)]
+    val = (x[rows(va)], target[rows(va)])
+    fit_opts = {"batch_size": recipe["batch_size"], "max_seconds": max_seconds, "log": log}
+    if spec.task == "segment":
+        # trail pixels are a few % of the sky: weigh them up to the sky's share
+        fit_opts["pos_weight"] = float((1 - train_frac.mean()) / train_frac.mean().clamp_min(1e-6))
+        fit_opts["pos_weight"] = min(fit_opts["pos_weight"], 10.0)
+
+    def train_round(round_seed):
+        tset = AugmentedSet(
+            train_x,
+            train_frac,
+            None if spec.task == "segment" else train_label,
+            transform=aug,
+        )
+        return fit(net, tset, val, seed=round_seed, epochs=recipe["epochs"], **fit_opts)
+
+    rounds = [{"round": 0, **train_round(seed)}]
+    log(f"round 0: best epoch {rounds[0]['best_epoch']} ({rounds[0]['stopped']})")
+    save_weights(net, spec.name, weights)
+
+    mining = []
+    if spec.task != "segment" and recipe["mining_rounds"] and recipe["pool"]:
+        pool_set = simulated_set(
+            recipe["pool"],
+            seed=seed + 1,
+            preset=preset,
+            trail_fraction=0.0,
+            hard_negative_fraction=1.0,
+            workers=workers,
+            cache=cache,
+        )
+        px, pfrac, plabel = _inputs(spec, pool_set)
+        used = np.zeros(pool_set.n, bool)
+        held_out = np.zeros(pool_set.n, bool)
+        for r in range(1, recipe["mining_rounds"] + 1):
+            score = _scores(spec.name, weights, pool_set)
+            fp = np.flatnonzero((score >= SCORE_THRESHOLD) & ~used & ~held_out)
+            kinds, counts = np.unique(pool_set["negative_kind"][fp], return_counts=True)
+            entry = {
+                "round": r,
+                "pool_frames": pool_set.n,
+                "false_positives": int(fp.size),
+                "false_positive_rate": float(fp.size / pool_set.n),
+                "by_kind": dict(zip(kinds.tolist(), counts.tolist(), strict=True)),
+            }
+            log(f"mining round {r}: {fp.size} false positives in {pool_set.n} pool frames")
+            if fp.size == 0:
+                mining.append(entry)
+                break
+            fp = rng.permutation(fp)
+            add, hold = fp[: (fp.size + 1) // 2], fp[(fp.size + 1) // 2 :]
+            used[add], held_out[hold] = True, True
+            entry.update(added=int(add.size), held_out=int(hold.size))
+            mining.append(entry)
+            train_x = torch.cat([train_x, px[rows(add)]])
+            train_frac = torch.cat([train_frac, pfrac[rows(add)]])
+            # every window of a false-positive frame is a negative
+            train_label = torch.cat([train_label, torch.zeros_like(plabel[rows(add)])])
+            rounds.append({"round": r, **train_round(seed + r)})
+            save_weights(net, spec.name, weights)
+        if held_out.any():
+            score = _scores(spec.name, weights, pool_set.take(held_out))
+            mining.append(
+                {
+                    "held_out_false_positives": int(held_out.sum()),
+                    "still_above_threshold": int((score >= SCORE_THRESHOLD).sum()),
+                    "held_out_specificity": float((score < SCORE_THRESHOLD).mean()),
+                }
+            )
+        final = _scores(spec.name, weights, pool_set.take(~used))
+        mining.append({"pool_false_positive_rate_final": float((final >= SCORE_THRESHOLD).mean())})
+
+    test = data.take(te)
+    log(f"measuring on {test.n} held-out test frames")
+    if spec.task == "segment":
+        metrics = _segmenter_metrics(spec.name, weights, test)
+    else:
+        metrics = _classifier_metrics(spec.name, weights, test)
+    val_logits = predict_logits(net, val[0])
+    card = {
+        "name": spec.name,
+        "status": "trained",
+        "seed": int(seed),
+        "command": f"satlab train {spec.name} --seed {seed} --preset {preset}"
+        + "".join(f" --{k.replace('_', '-')} {v}" for k, v in recipe.items() if k != "batch_size"),
+        "training_data": {
+            "simulator": "satlab.simulate.simulate_frames",
+            "params": data["params"],
+            "split": {"train": int(tr.size), "validation": int(va.size), "test": int(te.size)},
+            "positives_train": int(label[rows(tr)].sum()),
+            "network_samples_per_frame": per,
+        },
+        "config": {
+            **recipe,
+            "optimizer": "Adam",
+            "lr": 1e-3,
+            "loss": "binary cross-entropy (on logits)",
+            "early_stopping_patience": 4,
+            "augmentation": "seed 001 §2.3: rotation 20 deg, shift 20 %, shear 0.2, "
+            "zoom 20 %, horizontal flip, brightness 80-120 % (torchvision.transforms.v2)",
+            **{k: v for k, v in fit_opts.items() if k != "log"},
+        },
+        "rounds": rounds,
+        "hard_negative_mining": mining,
+        "validation_loss_final": float(
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                val_logits, val[1].reshape(val_logits.shape)
+            )
+        ),
+        "test_metrics": metrics,
+        "wall_time_s": time.perf_counter() - start,
+        "cpu_threads": torch.get_num_threads(),
+        "versions": _versions(),
+        "weights_bytes": weights.stat().st_size,
+    }
+    card_path.write_text(json.dumps(card, indent=1, default=float))
+    log(f"wrote {weights} and {card_path} ({card['wall_time_s'] / 60:.1f} min)")
+    return card
