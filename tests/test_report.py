@@ -1,0 +1,162 @@
+"""satlab report: parameters, provenance, run directories, failures (fast, no kernel)."""
+
+import json
+import math
+
+import nbformat
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from satlab.cli import main
+from satlab.errors import InputError, MissingFileError
+from satlab.report import (
+    STEPS,
+    ReportError,
+    _check_parameters,
+    _new_run_dir,
+    _resolve_input,
+    chain_parameters,
+    default_notebook_dir,
+    read_summary,
+    record,
+    run_report,
+)
+
+
+def test_record_and_read_summary_roundtrip(tmp_path):
+    record(tmp_path, "02_detection", "frames with trails", np.int64(2), truth=2)
+    record(tmp_path, "03_photometry", "standard magnitude mean", np.float32(13.25), unit="mag")
+    record(tmp_path, "03_photometry", "standard magnitude sigma", float("nan"), unit="mag")
+    record(tmp_path, "02_detection", "frames with trails", 3, truth=2)  # replaces, not appends
+    table = read_summary(tmp_path)
+    assert list(table.columns) == ["step", "quantity", "unit", "value", "truth"]
+    assert len(table) == 3
+    row = table.set_index("quantity").loc["frames with trails"]
+    assert row["value"] == 3 and row["truth"] == 2
+    mean = table.set_index("quantity").loc["standard magnitude mean"]
+    assert mean["value"] == pytest.approx(13.25) and mean["unit"] == "mag"
+    sigma = table.set_index("quantity").loc["standard magnitude sigma", "value"]
+    assert sigma is None or math.isnan(sigma)  # NaN is stored as JSON null
+
+
+def test_read_summary_of_an_empty_run_is_typed(tmp_path):
+    table = read_summary(tmp_path)
+    assert table.empty and list(table.columns) == ["step", "quantity", "unit", "value", "truth"]
+
+
+def test_chain_notebooks_have_one_typed_documented_parameters_cell():
+    nb_dir = default_notebook_dir()
+    present = [s for s in STEPS if (nb_dir / s.notebook).is_file()]
+    assert present and present[0].notebook == "01_archive.ipynb"
+    for step in present:
+        nb = nbformat.read(nb_dir / step.notebook, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, step.notebook
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+            f"{step.notebook} is committed with outputs"
+        )
+    declared = chain_parameters(nb_dir)
+    for name in ("run_dir", "seed", "input", "max_frames"):
+        assert name in declared
+    for name, spec in declared.items():
+        assert spec["type"] in {"int", "float", "str", "bool"}, name
+        assert spec["help"], f"parameter {name} has no # help comment"
+    assert declared["max_frames"]["type"] == "int"
+    assert declared["input"]["notebooks"] == ["01_archive"]
+
+
+def test_parameters_are_checked_and_coerced():
+    declared = chain_parameters()
+    assert _check_parameters({"max_frames": "3"}, declared) == {"max_frames": 3}
+    assert _check_parameters({"max_frames": 5}, declared) == {"max_frames": 5}
+    with pytest.raises(InputError, match="'max_frames': expected int"):
+        _check_parameters({"max_frames": "three"}, declared)
+    with pytest.raises(InputError, match=r"\['nope'\].*known: \[.*'max_frames'"):
+        _check_parameters({"nope": 1}, declared)
+    with pytest.raises(InputError, match="--input / --seed"):
+        _check_parameters({"run_dir": "/tmp"}, declared)
+
+
+def test_float_parameters_accept_integers():
+    declared = {"threshold": {"type": "float", "help": "score cut", "notebooks": ["x"]}}
+    assert _check_parameters({"threshold": "1"}, declared) == {"threshold": 1.0}
+    assert isinstance(_check_parameters({"threshold": 1}, declared)["threshold"], float)
+    with pytest.raises(InputError, match="expected float"):
+        _check_parameters({"threshold": "high"}, declared)
+
+
+def test_run_directories_are_never_reused(tmp_path):
+    first = _new_run_dir(tmp_path, 7)
+    (first / "kept.txt").write_text("earlier run")
+    second = _new_run_dir(tmp_path, 7)
+    assert first != second and first.name.endswith("seed7")
+    assert (first / "kept.txt").read_text() == "earlier run"
+
+
+def test_input_must_exist(tmp_path):
+    assert _resolve_input("cheops-sample") == "cheops-sample"
+    assert _resolve_input(tmp_path) == str(tmp_path.resolve())
+    with pytest.raises(MissingFileError, match=r"'no-such-entry'.*known entries"):
+        _resolve_input("no-such-entry")
+
+
+def test_cli_lists_parameters_and_rejects_bad_ones(tmp_path):
+    runner = CliRunner()
+    out = runner.invoke(main, ["report", "--list-parameters"])
+    assert out.exit_code == 0, out.output
+    assert "max_frames (int, default 0; 01_archive)" in out.output
+    assert "run_dir" not in out.output  # set by the report itself
+    out = runner.invoke(main, ["report", "--out", str(tmp_path), "-p", "max_frames", "x"])
+    assert out.exit_code == 2 and "'max_frames': expected int" in out.output
+    out = runner.invoke(main, ["report", "-p", "max_frames", "1", "-p", "max_frames", "2"])
+    assert out.exit_code == 2 and "given twice" in out.output
+    assert not list(tmp_path.iterdir())  # nothing written for rejected parameters
+
+
+def _notebook(path, *cells):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell(cells[0])
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, *(nbformat.v4.new_code_cell(c) for c in cells[1:])]
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+def test_a_failed_step_names_notebook_and_cell_and_keeps_earlier_outputs(tmp_path):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    # machinery test: a first step that writes a file, a second that fails in its 3rd cell
+    _notebook(
+        nb_dir / STEPS[0].notebook,
+        'input: str = "x"  # what to load\nrun_dir: str = "."  # run dir\nseed: int = 0  # seed',
+        "from pathlib import Path\nfrom satlab.report import record",
+        "Path(run_dir, 'step1.txt').write_text(input)\n"
+        "record(run_dir, '01_archive', 'frames analysed', 4)",
+    )
+    _notebook(
+        nb_dir / STEPS[1].notebook,
+        'run_dir: str = "."  # run dir\nseed: int = 0  # seed',
+        "x = 1",
+        "raise ValueError('no trails table in ' + run_dir)",
+    )
+    runs = tmp_path / "runs"
+    for module in STEPS[1].requires:
+        pytest.importorskip(module)
+    with pytest.raises(ReportError) as info:
+        run_report(str(tmp_path), out=runs, seed=3, notebook_dir=nb_dir, progress=False)
+    message = str(info.value)
+    # papermill's numbering: parameters, injected parameters, "x = 1", the raise
+    assert "02_detection.ipynb failed at In [4] (cell 3 " in message and "ValueError" in message
+    (run_dir,) = runs.iterdir()
+    assert (run_dir / "step1.txt").read_text() == str(tmp_path.resolve())
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["seed"] == 3 and meta["steps"]["01_archive"] == "ran"
+    assert meta["steps"]["02_detection"].startswith("failed at In [4]: ValueError")
+    assert read_summary(run_dir)["value"].tolist() == [4]
+    assert (run_dir / "02_detection.ipynb").is_file()  # papermill's notebook with the traceback

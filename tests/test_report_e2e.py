@@ -1,0 +1,63 @@
+"""`satlab report` end to end on the bundled sample archive (runs Jupyter kernels)."""
+
+import json
+import re
+
+import bokeh
+import pytest
+from click.testing import CliRunner
+
+import satlab
+from satlab.cli import main
+from satlab.report import STEPS, default_notebook_dir
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    result = CliRunner().invoke(main, ["report", "--out", str(out), "--seed", "5", "--quiet"])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = out.iterdir()
+    return run_dir, result.output
+
+
+def test_report_records_provenance(sample_run):
+    run_dir, output = sample_run
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["input"] == "cheops-sample" and meta["seed"] == 5
+    assert meta["versions"]["satlab"] == satlab.__version__
+    assert meta["versions"]["papermill"] and meta["device"]["device"] == "cpu"
+    assert meta["git_revision"] is None or re.fullmatch(
+        r"[0-9a-f]{40}(\+dirty)?", meta["git_revision"]
+    )
+    nb_dir = default_notebook_dir()
+    for step in STEPS:
+        expected = "ran" if step.available(nb_dir) else "skipped: not in this installation"
+        assert meta["steps"][step.name] == expected
+        assert (run_dir / step.notebook).is_file() == (expected == "ran")
+    assert f"run directory: {run_dir}" in output
+
+
+def test_report_summary_matches_the_sample(sample_run):
+    run_dir, output = sample_run
+    frames = satlab.open_catalog()["cheops-sample"].read()
+    meta = json.loads((run_dir / "run.json").read_text())
+    summary = {row["quantity"]: row for row in meta["summary"]}
+    assert summary["frames analysed"]["value"] == frames.sizes["frame"]
+    assert summary["first frame (UTC)"]["value"] == str(frames["time"].values[0])[:19]
+    assert f"frames analysed: {frames.sizes['frame']}" in output
+    assert (run_dir / "frames.zarr").is_dir()
+    assert satlab.open_frames(run_dir / "frames.zarr").sizes == frames.sizes
+
+
+def test_report_html_is_self_contained_and_interactive(sample_run):
+    run_dir, _ = sample_run
+    html = (run_dir / "report.html").read_text()
+    assert "<h1" in html and "satlab report" in html
+    assert "frames analysed" in html and "Archive loading (01_archive.ipynb)" in html
+    # the plots are embedded bokeh documents and BokehJS is inlined (no CDN script)
+    assert f'"version":"{bokeh.__version__}","title":"Bokeh Application"' in html
+    assert "cdn.bokeh.org" not in html and len(html) > 1_000_000
+    assert "max_frames" not in html  # the parameters cell is hidden; run.json keeps them
