@@ -7,6 +7,7 @@ of seed 001, section 3.2).
 """
 
 from .catalogue import Catalogue, read_satcat, read_tle
+from .crossmatch import crossmatch, prefilter
 from .observer import Observer
 from .predict import NO_ELEMENTS, predict, select_epochs
 
@@ -14,7 +15,9 @@ __all__ = [
     "NO_ELEMENTS",
     "Catalogue",
     "Observer",
+    "crossmatch",
     "predict",
+    "prefilter",
     "read_satcat",
     "read_tle",
     "select_epochs",

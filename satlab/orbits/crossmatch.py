@@ -1,0 +1,653 @@
+"""Name the catalogued objects that made detected trails (seed 001, section 3.2).
+
+For each frame the catalogue is first cut with a coarse geometric prefilter (an object
+can only appear in the field if its orbital plane passes through the field's cone of
+sight within its perigee-apogee shell); the survivors are propagated with SGP4 across the
+exposure, and for every (trail, candidate) pair the time of closest approach to the
+trail is refined. A candidate is a *strict* match when its track passes within
+``radius_arcsec`` of the trail and its motion is within ``angle_tol_deg`` of the trail's
+direction; trails whose geometry is unreliable keep their best candidate within
+``relaxed_radius_arcsec`` as *relaxed*. A chi-squared residual (CSR) of the trail's
+points about the predicted track then feeds an IQR outlier cut (Q3 + 1.5 IQR) over all
+associations.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FrameError, InputError, SatlabWarning
+from ..frames import as_frames
+from ..io.wcs import orientation_to_cd, tan_pixel_to_world
+from ._astro import as_utc_times, jd_pair, sun_gcrs_km, teme_to_gcrs_matrices
+from .catalogue import Catalogue
+from .observer import Observer
+from .predict import ARCSEC_PER_RAD, apparent, propagate_rows, select_epochs
+
+__all__ = ["MATCH_COLUMNS", "crossmatch", "prefilter"]
+
+N_SAMPLES = 13  # SGP4 samples across an exposure (5 s apart for 60 s)
+N_CSR_POINTS = 16  # points along the trail for the CSR
+PLANE_MARGIN_KM = 25.0  # SGP4 periodic terms move an orbital plane by ~10 km in LEO
+PLANE_MARGIN_DEG = 0.2  # node drift and luni-solar wobble within a few days (deep space)
+SHELL_MARGIN_KM = 50.0  # short-period radius changes and drag within the window
+CSR_FLOOR = 1.0  # an RMS offset within the trail width is never an outlier
+PHASE_MARGIN_DEG = 2.0  # SGP4 short-period terms and the field's extent along the orbit
+PHASE_DRIFT_DEG_PER_DAY = 1.0  # secular-theory drift (drag, deep-space resonance) per day
+
+MATCH_COLUMNS = {
+    "trail": "int64",
+    "frame": "int64",
+    "norad_id": "Int64",
+    "name": "object",
+    "sep_arcsec": "float64",
+    "angle_diff_deg": "float64",
+    "csr": "float64",
+    "range_km": "float64",
+    "phase_angle_deg": "float64",
+    "sunlit": "boolean",
+    "rate_arcsec_s": "float64",
+    "time_closest": "datetime64[ns]",
+    "epoch_age_h": "float64",
+    "object_type": "object",
+    "rcs_size": "object",
+    "launch_date": "datetime64[ns]",
+    "match": "object",
+    "best": "bool",
+}
+MATCH_UNITS = {
+    "sep_arcsec": "arcsec",
+    "angle_diff_deg": "deg",
+    "range_km": "km",
+    "phase_angle_deg": "deg",
+    "rate_arcsec_s": "arcsec/s",
+    "epoch_age_h": "h",
+    "csr": "",
+}
+
+
+def _unit(v):
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _radec_to_unit(ra_deg, dec_deg):
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
+
+
+def _angle(a, b):
+    """Angle between unit vectors [rad], accurate at small angles."""
+    return np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), np.sum(a * b, axis=-1))
+
+
+def _pa_of_direction(p, d):
+    """Position angle [deg, east of north] of tangent direction ``d`` at unit vector ``p``."""
+    east = _unit(np.stack([-p[..., 1], p[..., 0], np.zeros_like(p[..., 0])], axis=-1))
+    north = np.cross(p, east)
+    return np.degrees(np.arctan2(np.sum(d * east, -1), np.sum(d * north, -1)))
+
+
+# --- the coarse prefilter ---------------------------------------------------------------
+
+
+def _elements(catalogue: Catalogue) -> dict:
+    """Per-row orbital-plane and shell numbers, computed once per catalogue."""
+    cached = getattr(catalogue, "_plane_cache", None)
+    if cached is not None:
+        return cached
+    sats = catalogue.satrecs
+    out = {
+        "inclo": np.array([s.inclo for s in sats], dtype=float),
+        "nodeo": np.array([s.nodeo for s in sats], dtype=float),
+        "nodedot": np.array([s.nodedot for s in sats], dtype=float),  # rad/min
+        "jd_epoch": np.array([s.jdsatepoch + s.jdsatepochF for s in sats], dtype=float),
+        "r_apogee": np.array([s.alta + 1.0 for s in sats], dtype=float) * 6378.135,
+        "r_perigee": np.array([s.altp + 1.0 for s in sats], dtype=float) * 6378.135,
+        "ecco": np.array([s.ecco for s in sats], dtype=float),
+        "argpo": np.array([s.argpo for s in sats], dtype=float),
+        "argpdot": np.array([s.argpdot for s in sats], dtype=float),  # rad/min
+        "mo": np.array([s.mo for s in sats], dtype=float),
+        "mdot": np.array([s.mdot for s in sats], dtype=float),  # rad/min, with J2
+        "ndot": np.array([s.ndot for s in sats], dtype=float),  # rad/min^2
+    }
+    catalogue._plane_cache = out
+    return out
+
+
+def prefilter(catalogue: Catalogue, rows, time, obs_teme, axis_teme, cone_rad, exptime_s):
+    """Rows of ``catalogue`` that can be inside a cone of sight; a superset, never a miss.
+
+    Parameters
+    ----------
+    catalogue : Catalogue
+    rows : array of int
+        Candidate element-set rows (one per object, from :func:`select_epochs`).
+    time : numpy.datetime64
+        Time the orbital planes are evaluated at (the node drifts with J2).
+    obs_teme : array (K, 3)
+        Observer positions [km, TEME] across the exposure.
+    axis_teme : array (3,)
+        Unit vector of the cone axis (TEME).
+    cone_rad : float
+        Cone half-angle [rad]: field radius plus search radius.
+    exptime_s : float
+        Exposure [s], centred on ``time``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The subset of ``rows`` whose orbital plane crosses the cone inside the object's
+        perigee-apogee shell for at least one observer position, and whose secular
+        argument of latitude reaches that crossing during the exposure.
+    """
+    el = _elements(catalogue)
+    rows = np.asarray(rows)
+    jd, fr = jd_pair(np.atleast_1d(np.asarray(time, dtype="datetime64[ns]")))
+    dt_min = ((jd[0] - el["jd_epoch"][rows]) + fr[0]) * 1440.0
+    node = el["nodeo"][rows] + el["nodedot"][rows] * dt_min
+    inc = el["inclo"][rows]
+    h = np.stack([np.sin(inc) * np.sin(node), -np.sin(inc) * np.cos(node), np.cos(inc)], -1)
+    r_far = el["r_apogee"][rows] + SHELL_MARGIN_KM
+    r_near = el["r_perigee"][rows] - SHELL_MARGIN_KM
+    sin_a = np.sin(cone_rad)
+    # the observer moves between samples: half a step of slack in every distance
+    step = np.max(np.linalg.norm(np.diff(obs_teme, axis=0), axis=-1), initial=0.0)
+    delta = PLANE_MARGIN_KM + r_far * np.radians(PLANE_MARGIN_DEG) + step / 2
+    keep = np.zeros(len(rows), dtype=bool)
+    hu = h @ axis_teme
+    for o in obs_teme:
+        # the stretch of the line of sight inside the object's shell, widened by the
+        # cone's lateral extent: [0, s_max] minus the part (s_in1, s_in2) below perigee
+        b = o @ axis_teme
+        slack = (np.linalg.norm(o) + r_far) * sin_a + step / 2
+        s_max = _far_root(b, o @ o, r_far + slack)
+        s_in1, s_in2 = _roots(b, o @ o, np.maximum(r_near - slack, 0.0))
+        # |h.o + s h.u| <= s sin(a) + delta: two linear inequalities c + d s <= 0
+        ho = h @ o
+        lo = np.zeros(len(rows))
+        hi = s_max.copy()
+        for c, d in ((ho - delta, hu - sin_a), (-ho - delta, -hu - sin_a)):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                root = -c / d
+            hi = np.where(d > 0, np.minimum(hi, root), hi)
+            lo = np.where(d < 0, np.maximum(lo, root), lo)
+            hi = np.where((d == 0) & (c > 0), -1.0, hi)
+        # feasible s must also avoid the inside of the perigee sphere
+        before = lo <= np.minimum(hi, s_in1)
+        after = np.maximum(lo, s_in2) <= hi
+        keep |= (lo <= hi) & (before | after)
+    rows, h, node, dt_min, delta = rows[keep], h[keep], node[keep], dt_min[keep], delta[keep]
+    phase_ok = _phase_ok(el, rows, h, node, dt_min, obs_teme, axis_teme, exptime_s, delta, sin_a)
+    return rows[phase_ok]
+
+
+def _kepler_true_anomaly(mean_anomaly, ecc):
+    """True anomaly [rad] from mean anomaly by Newton's method (vectorised)."""
+    m = np.mod(mean_anomaly, 2 * np.pi)
+    e_anom = np.where(ecc > 0.8, np.pi, m)
+    for _ in range(30):
+        e_anom = e_anom - (e_anom - ecc * np.sin(e_anom) - m) / (1 - ecc * np.cos(e_anom))
+    return 2 * np.arctan2(
+        np.sqrt(1 + ecc) * np.sin(e_anom / 2), np.sqrt(1 - ecc) * np.cos(e_anom / 2)
+    )
+
+
+def _phase_ok(el, rows, h, node, dt_min, obs_teme, axis, exptime_s, delta, sin_a):
+    """Is the object near where its plane crosses the line of sight during the exposure?
+
+    Compares the argument of latitude of the plane crossing (per observer position) with
+    the object's secular argument of latitude (SGP4's J2 rates) over the exposure.
+    """
+    hu = h @ axis
+    grazing = np.abs(hu) < 0.05  # line of sight within 3 deg of the plane: keep
+    s_star = -(obs_teme @ h.T) / np.where(grazing, 1.0, hu)  # (K, N)
+    p_star = obs_teme[:, None, :] + s_star[..., None] * axis  # (K, N, 3)
+    n_hat = np.stack([np.cos(node), np.sin(node), np.zeros_like(node)], -1)
+    m_hat = np.cross(h, n_hat)
+    u_star = np.arctan2(np.sum(p_star * m_hat, -1), np.sum(p_star * n_hat, -1))
+    # the plane margin and the cone's width slide the crossing along the line of sight by
+    # (delta + s sin a) / |h.u|: that many radians of argument of latitude at radius |P*|
+    slide = (delta + np.abs(s_star) * sin_a) / np.maximum(np.abs(hu), 0.05)
+    du = slide / np.maximum(np.linalg.norm(p_star, axis=-1), 1.0)  # (K, N)
+    half = exptime_s / 120.0  # min
+    ecc = el["ecco"][rows]
+    u_obj = []
+    for t in (dt_min - half, dt_min + half):
+        mean = el["mo"][rows] + el["mdot"][rows] * t + el["ndot"][rows] * t * t
+        argp = el["argpo"][rows] + el["argpdot"][rows] * t
+        u_obj.append(argp + _kepler_true_anomaly(mean, ecc))
+    sweep = np.mod(u_obj[1] - u_obj[0], 2 * np.pi)  # prograde motion over the exposure
+    # secular-theory error: SGP4 periodic terms (~0.1 deg), drag and resonance mismodel
+    days = np.abs(dt_min) / 1440.0
+    base_tol = np.radians(PHASE_MARGIN_DEG + PHASE_DRIFT_DEG_PER_DAY * days)
+    ok = np.zeros(len(rows), dtype=bool)
+    for u, d_u in zip(u_star, du, strict=True):
+        tol = base_tol + d_u
+        ahead = np.mod(u - u_obj[0] + tol, 2 * np.pi)  # crossing ahead of the start
+        ok |= (ahead <= sweep + 2 * tol) | (tol > np.pi)
+    return ok | grazing
+
+
+def _roots(b, oo, radius):
+    """Ray parameters where |o + s u| = radius (unit u, b = o.u); NaN-free, s1 <= s2.
+
+    No crossing gives an empty inside interval (s1 = s2 = -inf), so every s is outside.
+    """
+    disc = b * b - (oo - radius * radius)
+    root = np.sqrt(np.maximum(disc, 0.0))
+    inside = disc > 0
+    return np.where(inside, -b - root, -np.inf), np.where(inside, -b + root, -np.inf)
+
+
+def _far_root(b, oo, radius):
+    """Largest ray parameter still inside the sphere ``radius`` (-1 if none)."""
+    _, s2 = _roots(b, oo, radius)
+    return np.where(np.isfinite(s2), s2, -1.0)
+
+
+# --- inputs -----------------------------------------------------------------------------
+
+
+def _check_trails(trails, n_frames: int) -> pd.DataFrame:
+    if not isinstance(trails, pd.DataFrame):
+        raise InputError(f"trails: expected a pandas DataFrame, got {type(trails).__name__}")
+    missing = [c for c in ("frame", "x0", "y0", "x1", "y1") if c not in trails]
+    if missing:
+        raise InputError(
+            f"trails: missing column(s) {missing}; expected frame, x0, y0, x1, y1 [px] "
+            "(the table satlab.detect.trails returns)"
+        )
+    frame = pd.to_numeric(trails["frame"], errors="coerce")
+    bad = frame.isna() | (frame < 0) | (frame >= n_frames) | (frame % 1 != 0)
+    if bad.any():
+        raise InputError(
+            f"trails: column 'frame' must index the {n_frames} frame(s); got "
+            f"{trails['frame'][bad].tolist()[:5]}"
+        )
+    return trails
+
+
+def _frame_observer(frames, observer) -> Observer:
+    if observer is not None:
+        return Observer.from_attr(observer)
+    if "observer" not in frames.attrs:
+        raise InputError(
+            "frames: attrs['observer'] is missing; store Observer.to_attr() there or pass observer="
+        )
+    return Observer.from_attr(frames.attrs["observer"])
+
+
+def _frame_orientation(frames):
+    missing = [c for c in ("ra", "dec", "roll") if c not in frames.coords]
+    missing += [] if "pixel_scale" in frames.attrs else ["pixel_scale"]
+    if missing:
+        raise FrameError(
+            "frames: crossmatch needs the pointing (coords ra, dec, roll) and attr "
+            f"pixel_scale; missing {missing}"
+        )
+    exptime = frames["exptime"].values.astype(float)
+    if not np.isfinite(exptime).all():
+        raise FrameError("frames: coord 'exptime' [s] must be known for every frame")
+    return (
+        frames["ra"].values.astype(float),
+        frames["dec"].values.astype(float),
+        frames["roll"].values.astype(float),
+        float(frames.attrs["pixel_scale"]),
+        int(frames.attrs.get("parity", -1)),
+        exptime,
+    )
+
+
+# --- the procedure ----------------------------------------------------------------------
+
+
+def crossmatch(
+    trails: pd.DataFrame,
+    frames,
+    catalogue: Catalogue,
+    *,
+    radius_arcsec: float = 250.0,
+    angle_tol_deg: float = 6.0,
+    relaxed_radius_arcsec: float = 350.0,
+    window_h: float = 48.0,
+    observer=None,
+    min_length_px: float = 10.0,
+    iqr_factor: float = 1.5,
+) -> pd.DataFrame:
+    """Identify the catalogued object behind each trail (seed 001, section 3.2).
+
+    Parameters
+    ----------
+    trails : pandas.DataFrame
+        One row per trail: ``frame`` (position in ``frames``), ``x0, y0, x1, y1``
+        [px, 0-based pixel centres], optionally ``width_px`` (default 1 px). Extra columns
+        (``rho``, ``theta`` ...) are ignored.
+    frames : xarray.Dataset
+        Frames with coords ``time``, ``exptime`` [s], ``ra``, ``dec`` [deg], ``roll``
+        [deg] and attrs ``pixel_scale`` [arcsec/px], ``parity`` and (unless ``observer``
+        is given) ``observer``.
+    catalogue : Catalogue
+        Element sets (history files welcome: the set closest in time is used).
+    radius_arcsec : float
+        Strict match: the predicted track passes within this distance of the trail's
+        midpoint during the exposure [arcsec].
+    angle_tol_deg : float
+        Strict match: |predicted motion direction - trail direction| at most this [deg].
+    relaxed_radius_arcsec : float
+        Trails with unreliable geometry keep their closest candidate within this
+        distance [arcsec] as a relaxed match.
+    window_h : float
+        Element sets further than this from the frame time are not used [h]; seed 001's
+        96 h window is +-48 h.
+    observer : Observer or str, optional
+        Overrides ``frames.attrs["observer"]``.
+    min_length_px : float
+        Trails shorter than this (or with non-finite endpoints) have unreliable
+        geometry [px].
+    iqr_factor : float
+        Associations with CSR above Q3 + ``iqr_factor`` x IQR (over all strict and
+        relaxed associations, when there are at least 4) are rejected; a CSR below 1
+        (RMS offset within the trail width) never is.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (trail, candidate), and one row with ``match="none"`` for a trail
+        without candidates: ``trail`` (row position in ``trails``), ``frame``,
+        ``norad_id``, ``name``, ``sep_arcsec``, ``angle_diff_deg`` (predicted minus
+        observed, wrapped to [-90, 90)), ``csr`` (mean squared offset of the trail points
+        from the predicted track in units of the trail width), ``range_km``,
+        ``phase_angle_deg``, ``sunlit``, ``rate_arcsec_s``, ``time_closest``,
+        ``epoch_age_h``, ``object_type``, ``rcs_size``, ``launch_date``, ``match``
+        ("strict", "relaxed", "rejected", "none") and ``best`` (the lowest-CSR strict or
+        relaxed candidate of each trail). ``attrs`` hold units, parameters and counts.
+    """
+    frames = as_frames(frames)
+    if not isinstance(catalogue, Catalogue):
+        raise InputError(
+            f"catalogue: expected a satlab.orbits.Catalogue (read_tle), got "
+            f"{type(catalogue).__name__}"
+        )
+    for name, value in (
+        ("radius_arcsec", radius_arcsec),
+        ("angle_tol_deg", angle_tol_deg),
+        ("relaxed_radius_arcsec", relaxed_radius_arcsec),
+        ("window_h", window_h),
+        ("iqr_factor", iqr_factor),
+    ):
+        if not (np.isfinite(value) and value > 0):
+            raise InputError(f"{name}: expected a positive number, got {value}")
+    trails = _check_trails(trails, frames.sizes["frame"])
+    params = {
+        "radius_arcsec": radius_arcsec,
+        "angle_tol_deg": angle_tol_deg,
+        "relaxed_radius_arcsec": relaxed_radius_arcsec,
+        "window_h": window_h,
+        "min_length_px": min_length_px,
+        "iqr_factor": iqr_factor,
+    }
+    if trails.empty:
+        return _result([], params, "no trails given")
+    observer = _frame_observer(frames, observer)
+    ra0, dec0, roll, scale, parity, exptime = _frame_orientation(frames)
+    ny, nx = frames.sizes["y"], frames.sizes["x"]
+    frame_of = trails["frame"].to_numpy(dtype=int)
+    used = np.unique(frame_of)
+    t_mid = as_utc_times(frames["time"].values[used], name="frames.time")
+
+    # one astropy call for every sample time of every frame
+    offsets = np.linspace(-0.5, 0.5, N_SAMPLES)[None, :] * exptime[used, None]  # s
+    t_all = t_mid[:, None] + (offsets * 1e9).astype("timedelta64[ns]")
+    rot_all = teme_to_gcrs_matrices(t_all.ravel()).reshape(len(used), N_SAMPLES, 3, 3)
+    obs_r, obs_v = observer.posvel_gcrs(t_all.ravel(), rotations=rot_all.reshape(-1, 3, 3))
+    obs_r = obs_r.reshape(len(used), N_SAMPLES, 3)
+    obs_v = obs_v.reshape(len(used), N_SAMPLES, 3)
+    sun = sun_gcrs_km(t_mid)
+    epochs = select_epochs(catalogue, t_mid, window_h=window_h)
+    row_of = epochs["row"].to_numpy()
+    age_of = epochs["epoch_age_h"].to_numpy()
+    no_elements = int((row_of < 0).any(axis=1).sum())
+
+    # trail geometry on the sky
+    cd = orientation_to_cd(roll[frame_of], scale, parity)
+    cx, cy = (nx + 1) / 2.0, (ny + 1) / 2.0
+    x0, y0, x1, y1 = (trails[c].to_numpy(dtype=float) for c in ("x0", "y0", "x1", "y1"))
+    width = trails["width_px"].to_numpy(dtype=float) if "width_px" in trails else np.ones(len(x0))
+    width = np.where(np.isfinite(width) & (width > 1.0), width, 1.0)
+    finite = np.isfinite([x0, y0, x1, y1]).all(axis=0)
+    reliable = finite & (np.hypot(x1 - x0, y1 - y0) >= min_length_px)
+    frac = np.linspace(0.0, 1.0, N_CSR_POINTS)
+    px = np.where(finite[:, None], x0[:, None] + frac * (x1 - x0)[:, None], (nx - 1) / 2)
+    py = np.where(finite[:, None], y0[:, None] + frac * (y1 - y0)[:, None], (ny - 1) / 2)
+    args = (cx, cy, ra0[frame_of, None], dec0[frame_of, None], *(c[:, None] for c in cd))
+    pts = _radec_to_unit(*tan_pixel_to_world(px, py, *args))  # (trail, point, 3)
+    ref = _unit(pts[:, 0] + pts[:, -1])  # trail midpoint (pointing if no geometry)
+    trail_dir = pts[:, -1] - pts[:, 0]
+    trail_pa = np.where(reliable, _pa_of_direction(ref, trail_dir), np.nan)
+    half_diag = np.radians(scale * np.hypot(nx, ny) / 2 / 3600)
+    cone = half_diag + np.radians(max(radius_arcsec, relaxed_radius_arcsec) / 3600)
+
+    records = []
+    n_candidates = 0
+    for k, f in enumerate(used):
+        in_frame = np.flatnonzero(frame_of == f)
+        valid_rows = row_of[:, k][row_of[:, k] >= 0]
+        rot = rot_all[k]
+        axis = _radec_to_unit(ra0[f], dec0[f])
+        obs_teme = np.einsum("kji,kj->ki", rot, obs_r[k])  # R^T: GCRS -> TEME
+        axis_teme = rot[N_SAMPLES // 2].T @ axis
+        cand = prefilter(catalogue, valid_rows, t_mid[k], obs_teme, axis_teme, cone, exptime[f])
+        n_candidates += len(cand)
+        r, v, _ = propagate_rows(catalogue.satrecs[cand], t_all[k], rot)
+        geo = apparent(r, v, obs_r[k], obs_v[k], np.broadcast_to(sun[k], (N_SAMPLES, 3)))
+        track = _ObserverTrack(t_all[k], obs_r[k], obs_v[k])
+        for j in in_frame:
+            records.extend(
+                _match_trail(
+                    j,
+                    f,
+                    k,
+                    cand,
+                    geo,
+                    catalogue,
+                    track,
+                    rot[N_SAMPLES // 2],
+                    sun[k],
+                    ref[j],
+                    pts[j],
+                    trail_pa[j],
+                    reliable[j],
+                    width[j] * scale,
+                    age_of,
+                    row_of,
+                    params,
+                )
+            )
+    out = _result(records, params, None, catalogue=catalogue, trails=len(trails))
+    out.attrs["objects_without_elements"] = no_elements
+    out.attrs["candidates_after_prefilter"] = n_candidates
+    if no_elements:
+        warnings.warn(
+            f"crossmatch: {no_elements} catalogued object(s) have no element set within "
+            f"+-{window_h:g} h of at least one frame and could not be candidates there",
+            SatlabWarning,
+            stacklevel=2,
+        )
+    return out
+
+
+def _refine(sat, t0, t_lo, t_hi, ref, rot, obs_spline, step_s):
+    """Time of closest approach to ``ref`` by Newton steps on the apparent motion."""
+    t = t0
+    for _ in range(6):
+        p, w, _, _ = _state(sat, t, rot, obs_spline)
+        if p is None:
+            return None
+        off = ref - np.dot(ref, p) * p
+        ww = np.dot(w, w)
+        dt = np.clip(np.dot(off, w) / ww if ww > 0 else 0.0, -step_s, step_s)
+        t_new = min(max(t + dt, t_lo), t_hi)
+        if abs(t_new - t) < 1e-3:
+            t = t_new
+            break
+        t = t_new
+    return t
+
+
+def _state(sat, t, rot, obs_spline):
+    """Unit line of sight, its rate of change [rad/s], and GCRS r, v at ``t`` [s]."""
+    jd, fr = obs_spline.jd0, obs_spline.fr0 + t / 86400.0
+    err, r, v = sat.sgp4(jd, fr)
+    if err:
+        return None, None, None, None
+    r = rot @ np.asarray(r)
+    v = rot @ np.asarray(v)
+    o, ov = obs_spline(t), obs_spline.velocity(t)
+    rel = r - o
+    rng = np.linalg.norm(rel)
+    p = rel / rng
+    vr = v - ov
+    w = (vr - np.dot(vr, p) * p) / rng
+    return p, w, r, v
+
+
+class _ObserverTrack:
+    """Cubic Hermite spline of the observer's GCRS position over the exposure (scipy)."""
+
+    def __init__(self, t64, obs_r, obs_v):
+        from scipy.interpolate import CubicHermiteSpline
+
+        jd, fr = jd_pair(t64[:1])
+        self.jd0, self.fr0 = float(jd[0]), float(fr[0])
+        self.t64 = t64
+        self.t = (t64 - t64[0]) / np.timedelta64(1, "s")
+        self._spline = CubicHermiteSpline(self.t, obs_r, obs_v, axis=0)
+        self.velocity = self._spline.derivative()
+
+    def __call__(self, t):
+        return self._spline(t)
+
+
+def _match_trail(
+    j,
+    f,
+    k,
+    cand,
+    geo,
+    catalogue,
+    track,
+    rot,
+    sun,
+    ref,
+    pts,
+    trail_pa,
+    reliable,
+    sigma_arcsec,
+    age_of,
+    row_of,
+    params,
+):
+    """Candidate rows for trail ``j`` in frame ``f`` (the k-th frame with trails)."""
+    relaxed_rad = np.radians(params["relaxed_radius_arcsec"] / 3600)
+    if len(cand) == 0:
+        return [_none_row(j, f)]
+    d = _angle(geo["los"], ref)  # (candidate, sample)
+    dt = track.t[1] - track.t[0]
+    path = 1.2 * np.maximum(geo["rate_arcsec_s"][:, 1:], geo["rate_arcsec_s"][:, :-1]) * dt
+    lower = np.nanmin((d[:, 1:] + d[:, :-1] - path / ARCSEC_PER_RAD) / 2, axis=1, initial=np.inf)
+    near = np.flatnonzero(lower <= relaxed_rad)
+    if not len(near):
+        return [_none_row(j, f)]
+    rows = []
+    for c in near:
+        sat = catalogue.satrecs[cand[c]]
+        kk = int(np.nanargmin(d[c]))
+        t_star = _refine(sat, track.t[kk], track.t[0], track.t[-1], ref, rot, track, dt)
+        if t_star is None:
+            continue
+        p, w, r_s, v_s = _state(sat, t_star, rot, track)
+        sep = np.degrees(_angle(p, ref)) * 3600
+        if sep > params["relaxed_radius_arcsec"]:
+            continue
+        g = apparent(
+            r_s[None], v_s[None], track(t_star)[None], track.velocity(t_star)[None], sun[None]
+        )
+        pa = _pa_of_direction(p, w)
+        diff = (pa - trail_pa + 90.0) % 180.0 - 90.0 if reliable else np.nan
+        pole = _unit(np.cross(p, w))
+        resid = np.degrees(np.arcsin(np.clip(pts @ pole, -1, 1))) * 3600 / sigma_arcsec
+        row_idx = cand[c]
+        obj = np.flatnonzero(row_of[:, k] == row_idx)
+        table_row = catalogue.table.iloc[row_idx]
+        rows.append(
+            {
+                "trail": j,
+                "frame": f,
+                "norad_id": int(table_row["norad_id"]),
+                "name": table_row["name"],
+                "sep_arcsec": float(sep),
+                "angle_diff_deg": float(diff),
+                "csr": float(np.mean(resid**2)) if reliable else np.nan,
+                "range_km": float(g["range_km"][0]),
+                "phase_angle_deg": float(g["phase_angle_deg"][0]),
+                "sunlit": bool(g["sunlit"][0]),
+                "rate_arcsec_s": float(g["rate_arcsec_s"][0]),
+                "time_closest": track.t64[0] + np.timedelta64(round(t_star * 1e9), "ns"),
+                "epoch_age_h": float(age_of[obj[0], k]) if len(obj) else np.nan,
+                "object_type": table_row.get("object_type", pd.NA),
+                "rcs_size": table_row.get("rcs_size", pd.NA),
+                "launch_date": table_row.get("launch_date", pd.NaT),
+                "match": _criterion(sep, diff, reliable, params),
+                "best": False,
+                "_reliable": reliable,
+            }
+        )
+    if not rows:
+        return [_none_row(j, f)]
+    if not reliable:  # only the closest candidate within the relaxed radius counts
+        closest = int(np.argmin([row["sep_arcsec"] for row in rows]))
+        for i, row in enumerate(rows):
+            row["match"] = "relaxed" if i == closest else "rejected"
+    return rows
+
+
+def _criterion(sep, diff, reliable, params) -> str:
+    if not reliable:
+        return "relaxed"
+    ok = sep <= params["radius_arcsec"] and abs(diff) <= params["angle_tol_deg"]
+    return "strict" if ok else "rejected"
+
+
+def _none_row(j, f) -> dict:
+    return {"trail": j, "frame": f, "match": "none", "best": False}
+
+
+def _result(records, params, reason, *, catalogue=None, trails=0) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(records, columns=[*MATCH_COLUMNS, "_reliable"])
+    if len(df):
+        assoc = df["match"].isin(["strict", "relaxed"]) & df["csr"].notna()
+        csr = df.loc[assoc, "csr"].to_numpy()
+        if len(csr) >= 4:  # Tukey's fence needs a distribution, not a handful
+            q1, q3 = np.percentile(csr, [25, 75])
+            fence = max(q3 + params["iqr_factor"] * (q3 - q1), CSR_FLOOR)
+            df.loc[assoc & (df["csr"] > fence), "match"] = "rejected"
+            params = {**params, "csr_fence": float(fence)}
+        rank = df["match"].map({"strict": 0, "relaxed": 1}).fillna(9)
+        order = np.lexsort((df["sep_arcsec"].fillna(np.inf), df["csr"].fillna(np.inf), rank))
+        ranked = df.iloc[order]
+        first = ranked[ranked["match"].isin(["strict", "relaxed"])].drop_duplicates("trail")
+        df["best"] = df.index.isin(first.index)
+    df = df.drop(columns="_reliable").astype(MATCH_COLUMNS)
+    df = df.sort_values(["trail", "best", "csr"], ascending=[True, False, True], ignore_index=True)
+    df.attrs["units"] = dict(MATCH_UNITS)
+    df.attrs["params"] = params
+    if reason:
+        warnings.warn(f"crossmatch: nothing to match; {reason}", SatlabWarning, stacklevel=3)
+    elif not df["best"].any():
+        warnings.warn(
+            f"crossmatch: none of the {trails} trail(s) was identified", SatlabWarning, stacklevel=3
+        )
+    return df
