@@ -356,3 +356,15 @@ class SatlabAccessor:
         from .io import write_fits
 
         return write_fits(self._obj, path, **kwargs)
+
+    def browse(self, **kwargs):
+        """A :class:`satlab.widgets.FrameBrowser` of these frames (in a notebook)."""
+        from .widgets import FrameBrowser
+
+        return FrameBrowser(self._obj, **kwargs)
+
+    def review(self, scores, **kwargs):
+        """A :class:`satlab.widgets.DetectionReview` of these frames and their scores."""
+        from .widgets import DetectionReview
+
+        return DetectionReview(self._obj, scores, **kwargs)
