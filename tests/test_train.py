@@ -1,0 +1,146 @@
+"""satlab.train: augmentation, split, training loop, the `satlab train` command."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from satlab.errors import InputError, OutputExistsError  # noqa: E402
+from satlab.train.augment import AugmentedSet, RandomBrightness, seed001_augmentation  # noqa: E402
+from satlab.train.data import split_indices  # noqa: E402
+from satlab.train.loop import fit  # noqa: E402
+
+
+def test_split_is_70_15_15_disjoint_and_seeded():
+    tr, va, te = split_indices(1000, seed=3)
+    assert (tr.size, va.size, te.size) == (700, 150, 150)
+    assert np.union1d(np.union1d(tr, va), te).size == 1000
+    again = split_indices(1000, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((tr, va, te), again, strict=True))
+    assert not np.array_equal(tr, split_indices(1000, seed=4)[0])
+
+
+def test_masks_move_with_their_images():
+    torch.manual_seed(0)
+    aug = seed001_augmentation(brightness=(1.0, 1.0))
+    x = torch.zeros(1, 1, 48, 48)
+    x[..., 20:28, :] = 1.0
+    mask = (x > 0).float()
+    ds = AugmentedSet(x, mask, None, transform=aug)
+    for _ in range(10):
+        img, m = ds[0]
+        # bilinear image vs nearest mask: same bar, up to its blurred edge
+        inside = img[m > 0]
+        assert inside.numel() > 0 and float(inside.mean()) > 0.8
+        assert float(img[m == 0].mean()) < 0.1
+
+
+def test_brightness_scales_images_only():
+    from torchvision import tv_tensors
+
+    t = RandomBrightness((0.8, 1.2))
+    torch.manual_seed(1)
+    img, m = t(tv_tensors.Image(torch.ones(1, 4, 4)), tv_tensors.Mask(torch.ones(1, 4, 4)))
+    assert 0.8 <= float(img[0, 0, 0]) <= 1.2 and float(img.std()) == 0
+    assert torch.equal(m.as_subclass(torch.Tensor), torch.ones(1, 4, 4))
+    # signed (normalised) pixels are scaled, not clamped to [0, 1] like ColorJitter would
+    neg = t(tv_tensors.Image(-torch.ones(1, 2, 2)))
+    assert float(neg.max()) <= -0.8
+
+
+def test_a_trail_pushed_out_keeps_its_unaugmented_sample():
+    def push_out(img, mask):  # a "shift" that empties the mask
+        return img * 0 + 5, mask * 0
+
+    x = torch.randn(2, 1, 16, 16)
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[0, 0, 4:8] = 1
+    ds = AugmentedSet(x, mask, torch.tensor([1.0, 0.0]), transform=push_out)
+    img, label = ds[0]
+    assert torch.equal(img, x[0]) and label == 1  # kept as it was
+    img, label = ds[1]
+    assert float(img.mean()) == 5 and label == 0  # negatives are always augmented
+
+
+def _toy(n, rng):
+    x = torch.from_numpy(rng.normal(0, 1, (n, 1, 8, 8)).astype(np.float32))
+    y = (torch.rand(n, generator=torch.Generator().manual_seed(n)) > 0.5).float()
+    x[y == 1] += 1.5
+    return x, y
+
+
+def test_fit_learns_and_keeps_the_best_epoch(rng):
+    x, y = _toy(256, rng)
+    vx, vy = _toy(64, rng)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1), torch.nn.Flatten(0))
+    train = torch.utils.data.TensorDataset(x, y)
+    out = fit(net, train, (vx, vy), seed=0, epochs=30, patience=4, log=lambda s: None)
+    hist = out["history"]
+    best = min(h["val_loss"] for h in hist)
+    assert hist[out["best_epoch"] - 1]["val_loss"] == best
+    assert best < 0.6 * hist[0]["val_loss"]
+    with torch.inference_mode():
+        acc = float(((net(vx) > 0).float() == vy).float().mean())
+    assert acc > 0.9
+    # the network is left at the best epoch
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(net(vx).detach(), vy)
+    assert float(loss) == pytest.approx(best, rel=1e-5)
+
+
+def test_early_stopping_after_patience_epochs(rng):
+    x, y = _toy(64, rng)
+    vx = x.clone()
+    vy = 1 - y  # validation labels inverted: validation loss rises as training succeeds
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1), torch.nn.Flatten(0))
+    out = fit(
+        net,
+        torch.utils.data.TensorDataset(x, y),
+        (vx, vy),
+        seed=0,
+        epochs=50,
+        patience=4,
+        log=lambda s: None,
+    )
+    assert out["stopped"] == "patience"
+    assert len(out["history"]) == out["best_epoch"] + 4
+
+
+def test_train_model_checks_its_options(tmp_path):
+    from satlab.train import train_model
+
+    with pytest.raises(InputError, match="frames"):
+        train_model("trail-cnn", out=tmp_path, frames=5, cache=None)
+    with pytest.raises(InputError, match="epochs"):
+        train_model("trail-cnn", out=tmp_path, epochs=-1, cache=None)
+    (tmp_path / "trail-cnn.json").write_text("{}")
+    with pytest.raises(OutputExistsError, match="exists"):
+        train_model("trail-cnn", out=tmp_path, frames=40, cache=None)
+
+
+@pytest.mark.slow
+def test_satlab_train_end_to_end(tmp_path, monkeypatch):
+    """A tiny run of the real command: weights load, the card holds curves and metrics."""
+    from click.testing import CliRunner
+
+    from satlab.cli import main
+    from satlab.models import load_model
+
+    monkeypatch.setenv("SATLAB_CACHE", str(tmp_path / "cache"))
+    args = ["train", "trail-cnn", "--seed", "7", "--frames", "40", "--pool", "16"]
+    args += ["--epochs", "1", "--mining-rounds", "1", "--workers", "1", "--no-cache"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "test accuracy" in result.output
+    card = json.loads((tmp_path / "run" / "trail-cnn.json").read_text())
+    assert card["seed"] == 7
+    assert card["training_data"]["split"] == {"train": 28, "validation": 6, "test": 6}
+    assert len(card["rounds"][0]["history"]) == 1
+    assert card["hard_negative_mining"][0]["pool_frames"] == 16
+    assert {"roc_auc", "at_threshold"} <= set(card["test_metrics"])
+    assert card["versions"]["torch"]
+    load_model("trail-cnn", weights=tmp_path / "run" / "trail-cnn.safetensors")
+    again = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "run")])
+    assert again.exit_code == 2 and "exists" in again.output
