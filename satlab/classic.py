@@ -19,6 +19,8 @@ convention, so every detector is scored by the same metrics.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -34,7 +36,7 @@ def significance(
     good,
     *,
     smooth_px: float = 2.0,
-    star_sigma: float = 8.0,
+    star_sigma: float = 5.0,
     star_elongation: float = 2.0,
 ):
     """Background-subtracted, smoothed significance map with compact sources masked.
@@ -48,10 +50,10 @@ def significance(
     smooth_px : float
         Gaussian smoothing sigma [px] (a matched filter for trails wider than a pixel).
     star_sigma, star_elongation : float
-        Connected regions above ``star_sigma`` whose major / minor axis ratio is below
-        ``star_elongation`` are stars (or other compact sources): a disc of 1.5 times their
-        equivalent radius plus ``2 * smooth_px`` around each is masked. The level is well
-        above a faint trail's, whose noisy fragments would otherwise read as compact.
+        Sources above ``star_sigma`` (photutils segmentation) whose elongation is below
+        ``star_elongation`` are stars, hot pixels or cosmic rays: a disc of 1.2 times
+        their equivalent radius plus ``2 * smooth_px`` around each is masked. Sources are
+        not deblended: deblending cuts bright, tumbling trails into round pieces.
 
     Returns
     -------
@@ -59,8 +61,9 @@ def significance(
         Significance [sigma of the smoothed background]; NaN outside ``good`` and on stars.
     """
     from astropy.stats import sigma_clipped_stats
+    from photutils.segmentation import SourceCatalog, detect_sources
+    from photutils.utils.exceptions import NoDetectionsWarning
     from scipy import ndimage
-    from skimage.measure import label, regionprops
 
     good = good & np.isfinite(image)
     if good.sum() < 10:
@@ -75,14 +78,23 @@ def significance(
     _, med, std = sigma_clipped_stats(r[good], sigma=3.0, maxiters=5)
     if not std > 0:
         return np.full(image.shape, np.nan)
-    s = np.where(good, (r - med) / std, np.nan)
-    yy, xx = np.ogrid[: s.shape[0], : s.shape[1]]
-    for reg in regionprops(label(np.nan_to_num(s) > star_sigma, connectivity=2)):
-        if reg.axis_major_length / max(reg.axis_minor_length, 1.0) < star_elongation:
-            cy, cx = reg.centroid
-            radius = 1.2 * reg.equivalent_diameter_area / 2.0 + 2.0 * smooth_px
-            s[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = np.nan
-    return s
+    s = np.where(good, (r - med) / std, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoDetectionsWarning)  # a clean frame: nothing to mask
+        seg = detect_sources(s, star_sigma, n_pixels=5)
+    if seg is not None:
+        cat = SourceCatalog(s, seg)
+        compact = np.asarray(cat.elongation) < star_elongation
+        yy, xx = np.ogrid[: s.shape[0], : s.shape[1]]
+        for cx, cy, req in zip(
+            cat.x_centroid[compact],
+            cat.y_centroid[compact],
+            np.asarray(cat.equivalent_radius)[compact],
+            strict=True,
+        ):
+            radius = 1.2 * req + 2.0 * smooth_px
+            good = good & ((yy - cy) ** 2 + (xx - cx) ** 2 > radius**2)
+    return np.where(good, s, np.nan)
 
 
 def _segment_on_line(s, sel, rho, theta_deg, *, band_px, min_fill, seed):
@@ -154,11 +166,15 @@ def _frames_loop(frames, detect, *, method, params, empty_reason):
     ds = as_frames(frames)
     valid = np.asarray(ds["valid"].values, bool)
     ids = frame_index(ds)
+    column = params["reject_column_deg"]
     rows = []
     for k in range(ds.sizes["frame"]):
         img = np.asarray(ds["flux"][k].values, dtype=np.float64)
         for seg in detect(img, valid):
             seg.pop("_pix", None)
+            # theta = 0 is a line along a pixel column: seed 001 drops those (readout smear)
+            if column is not None and abs(seg["theta"]) < column:
+                continue
             rows.append({"frame": ids[k], **seg})
     if not rows:
         return empty_trails(method=method, reason=empty_reason, params=params)
@@ -180,6 +196,7 @@ def hough_trails(
     max_trails: int = 5,
     angle_step_deg: float = 0.5,
     max_width_px: float = 40.0,
+    reject_column_deg: float | None = 1.0,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Trails by the Hough transform of the thresholded significance image.
@@ -202,6 +219,10 @@ def hough_trails(
         Hough angle resolution [deg].
     max_width_px : float
         Widest trail searched for [px]; sets the band pixels are collected from.
+    reject_column_deg : float or None
+        Trails within this angle of a pixel column are dropped [deg]: seed 001's filter
+        for readout smear, which every column-parallel line detector finds; ``None`` keeps
+        them.
     seed : int
         Seed of the RANSAC segment fit.
 
@@ -223,6 +244,7 @@ def hough_trails(
         "max_trails": max_trails,
         "angle_step_deg": angle_step_deg,
         "max_width_px": max_width_px,
+        "reject_column_deg": reject_column_deg,
         "seed": seed,
     }
     angles = np.radians(np.arange(-90.0, 90.0, angle_step_deg))
@@ -272,6 +294,7 @@ def radon_trails(
     min_length_px: float = 30.0,
     max_trails: int = 5,
     max_width_px: float = 40.0,
+    reject_column_deg: float | None = 1.0,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Trails by a path-length-normalised Radon transform of the significance image.
@@ -296,6 +319,9 @@ def radon_trails(
         At most this many trails per frame.
     max_width_px : float
         Widest trail searched for [px].
+    reject_column_deg : float or None
+        Trails within this angle of a pixel column are dropped [deg] (readout smear, as
+        in :func:`hough_trails`).
     seed : int
         Seed of the RANSAC segment fit.
 
@@ -305,7 +331,7 @@ def radon_trails(
         The trail table; ``score`` is the sinogram peak [sigma]. No trail: empty table and
         a :class:`SatlabWarning`.
     """
-    from astropy.stats import sigma_clipped_stats
+    from astropy.stats import mad_std
     from skimage.feature import peak_local_max
     from skimage.measure import block_reduce
     from skimage.transform import radon
@@ -322,6 +348,7 @@ def radon_trails(
         "min_length_px": min_length_px,
         "max_trails": max_trails,
         "max_width_px": max_width_px,
+        "reject_column_deg": reject_column_deg,
         "seed": seed,
     }
     radon_angles = np.arange(0.0, 180.0, angle_step_deg)
@@ -334,13 +361,17 @@ def radon_trails(
         sino = radon(sb, theta=radon_angles, circle=False)
         path = radon(gb, theta=radon_angles, circle=False)
         ok = path * b >= min_length_px
-        norm = np.where(ok, sino / np.sqrt(np.maximum(path, 1e-9)), 0.0)
-        if ok.sum() < 10:
+        norm = np.where(ok, sino / np.sqrt(np.maximum(path, 1e-9)), np.nan)
+        if ok.sum(axis=0).min() < 3:
             return []
-        _, med, std = sigma_clipped_stats(norm[ok], sigma=3.0, maxiters=5)
-        if not std > 0:
+        # noise level per angle from the median absolute deviation over positions (a trail
+        # holds few positions of a column), then the median over angles: a bright trail
+        # cannot inflate it the way it inflates a global scatter
+        med = np.nanmedian(norm, axis=0)
+        sigma = np.nanmedian(mad_std(norm, axis=0, ignore_nan=True))
+        if not sigma > 0:
             return []
-        z = np.where(ok, (norm - med) / std, 0.0)
+        z = np.where(ok, (norm - med) / sigma, 0.0)
         peaks = peak_local_max(
             z,
             min_distance=max(2, int(max_width_px / (2 * b))),

@@ -239,3 +239,12 @@ def test_findsat_without_acstools_names_the_package():
             trails(np.zeros(SHAPE, np.float32), method="findsat")
     else:
         assert isinstance(trails(np.zeros(SHAPE, np.float32), method="findsat"), pd.DataFrame)
+
+
+def test_column_parallel_lines_are_readout_smear_unless_asked(rng):
+    seg = (100.4, 20, 100.4, 180)  # along a pixel column, like CHEOPS readout smear
+    frames = noisy_frames(rng, 1, trails_=[(0, seg, 15.0)], stars=())
+    with pytest.warns(SatlabWarning, match="no trail found"):
+        assert trails(frames, method="hough").empty
+    kept = trails(frames, method="hough", reject_column_deg=None)
+    assert len(kept) == 1 and abs(kept.theta.iloc[0]) < 1.0
