@@ -67,7 +67,7 @@ def test_a_trail_pushed_out_keeps_its_unaugmented_sample():
 def _toy(n, rng):
     x = torch.from_numpy(rng.normal(0, 1, (n, 1, 8, 8)).astype(np.float32))
     y = (torch.rand(n, generator=torch.Generator().manual_seed(n)) > 0.5).float()
-    x[y == 1] += 1.5
+    x[y == 1] += 3.0
     return x, y
 
 
