@@ -1,0 +1,121 @@
+"""The evaluation harness (satlab.evaluate) and `satlab evaluate`."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from satlab.errors import InputError, OutputExistsError
+from satlab.evaluate import EVAL_SEED, evaluate, evaluate_command, hubble_backgrounds
+
+
+@pytest.fixture(scope="module")
+def sim():
+    from satlab.simulate import simulate_frames
+
+    return simulate_frames("cheops", 12, seed=EVAL_SEED + 7, hard_negative_fraction=0.5)
+
+
+@pytest.mark.slow
+def test_classic_evaluation_tables_agree(sim, tmp_path):
+    ev = evaluate(None, frames=sim, methods=("hough",), fpr=0.1)
+    label = sim["label"].values.astype(bool)
+    summary = ev.tables["summary"].set_index("method").loc["hough"]
+    matched = ev.tables["matched"]
+    assert summary.n_pos == label.sum() and summary.n_neg == (~label).sum()
+    assert summary.recall_trails == pytest.approx(matched.detected.mean())
+    assert summary.fpr_frames <= 0.1
+    # the operating threshold is the one that keeps the FPR at or under the target
+    scores = ev.tables["frame_scores"]["hough"].to_numpy()
+    assert (scores[~label] >= summary.threshold).mean() <= 0.1
+    table = ev.tables["methods"].iloc[0]
+    assert table.line_information and table.n_frames == sim.sizes["frame"]
+    assert table.n_detections == (scores >= summary.threshold).sum()
+    assert set(ev.tables["recall_binned"].quantity) == {
+        "all",
+        "snr_avg",
+        "snr_tot",
+        "length_px",
+        "n_stars",
+    }
+    # every detection scored by match_trails came from the trail table
+    found = ev.tables["trails"]
+    assert set(matched.loc[matched.detected, "match"]) <= set(found.index)
+    out = ev.save(tmp_path / "ev")
+    for name in ("summary", "methods", "recall_binned", "frame_scores"):
+        assert (out / f"{name}.parquet").exists() and (out / f"{name}.csv").exists()
+    assert (out / "roc.html").stat().st_size > 1000
+    params = json.loads((out / "params.json").read_text())
+    assert params["methods"] == ["hough"] and params["versions"]["scikit-learn"]
+    with pytest.raises(OutputExistsError, match="overwrite"):
+        ev.save(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["trail-mobilenetv2", "trail-unet"])
+def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
+    from satlab.models import build_model, save_weights
+
+    path = save_weights(build_model(name), name, tmp_path / f"{name}.safetensors")
+    ev = evaluate(name, frames=sim, methods=(), weights=path, device="cpu")
+    cls = ev.tables["classification"]
+    if name == "trail-mobilenetv2":
+        assert {0.8, 0.5} <= set(cls.threshold)
+        assert not ev.tables["methods"].line_information.iloc[0]
+        assert "pixel_binned" not in ev.tables
+    else:
+        pix = ev.tables["pixel_binned"]
+        assert pix.quantity.iloc[0] == "all" and pix.n_frames.iloc[0] == sim.sizes["frame"]
+        n_pos = int((sim["trail_mask"].values & sim["valid"].values).sum())
+        assert pix.n_pos_px.iloc[0] == n_pos
+        assert ev.tables["methods"].line_information.iloc[0]
+        assert set(ev.plots()) == {"roc", "pr", "pixel_roc", "pixel_pr"}
+    assert ev.params["weights"] == str(path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"methods": ("sobel",)}, "methods"),
+        ({"fpr": 1.5}, "fpr"),
+        ({"model": None, "methods": ()}, "nothing to evaluate"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    kwargs = {"model": None, "methods": ("hough",), **kwargs}
+    with pytest.raises(InputError, match=match):
+        evaluate(kwargs.pop("model"), n=2, **kwargs)
+
+
+def test_frames_need_truth():
+    import xarray as xr
+
+    ds = xr.Dataset({"flux": (("frame", "y", "x"), np.zeros((2, 8, 8), np.float32))})
+    with pytest.raises(InputError, match="truth"):
+        evaluate(None, frames=ds)
+
+
+def test_hubble_backgrounds_look_like_cheops_sky():
+    from astropy.stats import mad_std
+
+    bg = hubble_backgrounds(3, size=200, seed=1, sky_adu=100.0, sigma_adu=10.0)
+    assert bg.dims == ("frame", "y", "x") and bg.shape == (3, 200, 200)
+    for img in bg.values:
+        assert np.median(img) == pytest.approx(100.0, abs=0.5)
+        assert mad_std(img) == pytest.approx(10.0, rel=0.05)
+        assert img.max() > 100.0 + 20 * 10.0  # the galaxies stay
+    assert not np.array_equal(bg.values[0], hubble_backgrounds(1, seed=2).values[0])
+    with pytest.raises(InputError, match="size"):
+        hubble_backgrounds(1, size=5000)
+
+
+@pytest.mark.slow
+def test_cli_writes_the_tables(tmp_path):
+    out = tmp_path / "run"
+    args = ["none", "--n", "6", "--seed", str(EVAL_SEED + 3), "--methods", "radon"]
+    result = CliRunner().invoke(evaluate_command, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "radon" in result.output and (out / "methods.csv").exists()
+    again = CliRunner().invoke(evaluate_command, [*args, "--out", str(out)])
+    assert again.exit_code != 0 and isinstance(again.exception, OutputExistsError)
