@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..evaluate import evaluate_command as evaluate  # noqa: F401  (`satlab evaluate`)
+
 MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
 
 
