@@ -77,7 +77,7 @@ def test_fit_learns_and_keeps_the_best_epoch(rng):
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1), torch.nn.Flatten(0))
     train = torch.utils.data.TensorDataset(x, y)
-    out = fit(net, train, (vx, vy), seed=0, epochs=30, patience=4, log=lambda s: None)
+    out = fit(net, train, (vx, vy), seed=0, epochs=30, lr=0.01, log=lambda s: None)
     hist = out["history"]
     best = min(h["val_loss"] for h in hist)
     assert hist[out["best_epoch"] - 1]["val_loss"] == best
