@@ -110,11 +110,11 @@ MODELS: dict[str, ModelSpec] = {
             name="trail-unet",
             task="segment",
             architecture="CosmicUNet",
-            config={"width": 32},
+            config={"width": 16},
             window=256,
             bin=2,
             threshold=0.5,
-            description="Seed 002 Cosmic-CoNN UNet on 256-px tiles (binned 2x2), "
+            description="Seed 002 Cosmic-CoNN UNet (16/32 filters) on 256-px tiles (binned 2x2), "
             "pixel trail probabilities",
         ),
     )

@@ -25,10 +25,11 @@ MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
 @click.option("--mining-rounds", type=int, default=None, help="Hard-negative mining rounds.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Simulation processes.")
 @click.option("--max-minutes", type=float, default=None, help="Wall-time budget per round.")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 @click.option("--no-cache", is_flag=True, help="Simulate again instead of using the cache.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers, max_minutes,
-          no_cache, overwrite):  # fmt: skip
+          threads, no_cache, overwrite):  # fmt: skip
     """Train model NAME on simulated frames; write NAME.safetensors and its model card.
 
     The recipe of each model (frames, epochs, mining rounds) is the one of the shipped
@@ -49,6 +50,7 @@ def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers,
         workers=workers,
         cache=None if no_cache else DEFAULT_CACHE,
         max_minutes=max_minutes,
+        threads=threads,
         overwrite=overwrite,
         log=click.echo,
     )

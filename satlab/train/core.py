@@ -23,11 +23,11 @@ __all__ = ["RECIPES", "train_model"]
 # Sized so that all three shipped models train in well under an hour on a 2-core CPU.
 RECIPES = {
     "trail-mobilenetv2": {"frames": 5000, "pool": 2000, "epochs": 40, "batch_size": 32,
-                          "mining_rounds": 2},
+                          "samples_per_epoch": 2000, "mining_rounds": 2},
     "trail-cnn": {"frames": 5000, "pool": 2000, "epochs": 40, "batch_size": 64,
-                  "mining_rounds": 2},
+                  "samples_per_epoch": None, "mining_rounds": 2},
     "trail-unet": {"frames": 5000, "pool": 0, "epochs": 25, "batch_size": 16,
-                   "mining_rounds": 0},
+                   "samples_per_epoch": 1200, "mining_rounds": 0},
 }  # fmt: skip
 # seed 002: a window is a positive when at least 100 trail pixels fall in it
 MIN_WINDOW_TRAIL_PX = 100
@@ -132,6 +132,7 @@ def train_model(
     workers: int = 2,
     cache: str | Path | None = DEFAULT_CACHE,
     max_minutes: float | None = None,
+    threads: int | None = None,
     overwrite: bool = False,
     log=print,
 ) -> dict:
@@ -157,6 +158,9 @@ def train_model(
         Simulated-set cache directory (``None``: no cache).
     max_minutes : float, optional
         Wall-time budget per training round [min].
+    threads : int, optional
+        torch CPU threads (on a CPU shared with other jobs, 1 is several times faster
+        than oversubscribed threads).
     overwrite : bool
         Replace existing outputs.
 
@@ -185,6 +189,8 @@ def train_model(
         raise OutputExistsError(f"{weights}: exists; pass overwrite=True (--overwrite)")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     max_seconds = None if max_minutes is None else 60.0 * max_minutes
@@ -203,7 +209,12 @@ def train_model(
     aug = seed001_augmentation()
     train_x, train_frac, train_label = x[rows(tr)], frac[rows(tr)], label[rows(tr)]
     val = (x[rows(va)], target[rows(va)])
-    fit_opts = {"batch_size": recipe["batch_size"], "max_seconds": max_seconds, "log": log}
+    fit_opts = {
+        "batch_size": recipe["batch_size"],
+        "samples_per_epoch": recipe["samples_per_epoch"],
+        "max_seconds": max_seconds,
+        "log": log,
+    }
     if spec.task == "segment":
         # trail pixels are a few % of the sky: weigh them up to the sky's share
         fit_opts["pos_weight"] = float((1 - train_frac.mean()) / train_frac.mean().clamp_min(1e-6))
@@ -286,7 +297,11 @@ def train_model(
         "status": "trained",
         "seed": int(seed),
         "command": f"satlab train {spec.name} --seed {seed} --preset {preset}"
-        + "".join(f" --{k.replace('_', '-')} {v}" for k, v in recipe.items() if k != "batch_size"),
+        + "".join(
+            f" --{k.replace('_', '-')} {v}"
+            for k, v in recipe.items()
+            if k in ("frames", "pool", "epochs", "mining_rounds")
+        ),
         "training_data": {
             "simulator": "satlab.simulate.simulate_frames",
             "params": data["params"],

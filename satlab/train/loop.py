@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 
 __all__ = ["fit", "predict_logits"]
 
@@ -47,6 +47,7 @@ def fit(
     l2: float = 1e-3,
     batch_size: int = 32,
     pos_weight: float | None = None,
+    samples_per_epoch: int | None = None,
     max_seconds: float | None = None,
     log=print,
 ) -> dict:
@@ -74,6 +75,9 @@ def fit(
         Samples per step (seed 002: 32).
     pos_weight : float, optional
         Weight of positive targets in the loss (pixel masks are mostly sky).
+    samples_per_epoch : int, optional
+        Draw this many training samples (without replacement) per epoch instead of all
+        of them: more frequent validation and early-stopping checks on a large set.
     max_seconds : float, optional
         Wall-time budget; the epoch running when it is exceeded is the last.
 
@@ -85,7 +89,9 @@ def fit(
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=gen)
+    n = len(train_set) if samples_per_epoch is None else min(len(train_set), samples_per_epoch)
+    sampler = RandomSampler(train_set, num_samples=n, generator=gen)
+    loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler)
     weight = None if pos_weight is None else torch.tensor(float(pos_weight))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=weight)
     opt = torch.optim.Adam(_param_groups(net, l2), lr=lr)
