@@ -501,18 +501,33 @@ def _scene(name: str, *, n: int, seed: int):
     show_default=True,
     help="Backgrounds: satlab's own, Hubble Deep Field cutouts, Hipparcos stars.",
 )
+@click.option(
+    "--frames",
+    "frames_path",
+    type=click.Path(exists=True),
+    default=None,
+    help="A saved simulated set (NetCDF or Zarr, with truth) instead of simulating.",
+)
 @click.option("--weights", type=click.Path(dir_okay=False), default=None)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None)
 @click.option("--overwrite", is_flag=True, help="Replace an existing evaluation.")
-def evaluate_command(name, preset, n, seed, methods, fpr, scene, weights, device, out, overwrite):
+def evaluate_command(
+    name, preset, n, seed, methods, fpr, scene, frames_path, weights, device, out, overwrite
+):
     """Evaluate model NAME (or 'none': baselines only) on a held-out simulated set.
 
     Writes summary, method (seed 001 Table 1), classification, binned recall and
     pixel (seed 002 Table 1) tables as Parquet and CSV, ROC / precision-recall plots
     as HTML and params.json into OUT [default runs/evaluate/NAME-PRESET-SCENE-seedSEED].
     """
+    import xarray as xr
+
     model = None if name.lower() == "none" else name
+    frames = None
+    if frames_path is not None:
+        is_zarr = Path(frames_path).is_dir()
+        frames = (xr.open_zarr if is_zarr else xr.open_dataset)(frames_path).load()
     out = out or f"runs/evaluate/{name}-{preset}-{scene}-seed{seed}"
     ev = evaluate(
         model,
@@ -522,6 +537,7 @@ def evaluate_command(name, preset, n, seed, methods, fpr, scene, weights, device
         methods=tuple(m for m in methods.split(",") if m),
         fpr=fpr,
         scene=_scene(scene, n=n, seed=seed),
+        frames=frames,
         device=device,
         weights=weights,
         out=out,

@@ -111,11 +111,14 @@ def test_hubble_backgrounds_look_like_cheops_sky():
 
 
 @pytest.mark.slow
-def test_cli_writes_the_tables(tmp_path):
+def test_cli_writes_the_tables(sim, tmp_path):
+    saved = tmp_path / "set.nc"
+    sim.isel(frame=slice(0, 6)).to_netcdf(saved)
     out = tmp_path / "run"
-    args = ["none", "--n", "6", "--seed", str(EVAL_SEED + 3), "--methods", "radon"]
-    result = CliRunner().invoke(evaluate_command, [*args, "--out", str(out)])
+    args = ["none", "--frames", str(saved), "--methods", "radon", "--out", str(out)]
+    result = CliRunner().invoke(evaluate_command, args)
     assert result.exit_code == 0, result.output
     assert "radon" in result.output and (out / "methods.csv").exists()
-    again = CliRunner().invoke(evaluate_command, [*args, "--out", str(out)])
+    assert json.loads((out / "params.json").read_text())["n"] == 6
+    again = CliRunner().invoke(evaluate_command, args)
     assert again.exit_code != 0 and isinstance(again.exception, OutputExistsError)
