@@ -54,9 +54,12 @@ _FRAME_PX = 420  # plot width [screen px]
 
 
 def _load_bokeh() -> None:
-    """Load the bokeh backend once; in a notebook this also loads BokehJS."""
+    """Load the bokeh backend once; in a notebook this also loads BokehJS.
+
+    Inline, from the installed bokeh: classrooms and clusters are often offline.
+    """
     if hv.Store.current_backend != "bokeh" or "bokeh" not in hv.Store.renderers:
-        hv.extension("bokeh")
+        hv.extension("bokeh", inline=True)
 
 
 def _check_index(ds, index) -> int:
@@ -178,10 +181,14 @@ def frame_view(
     unknown = sorted(set(overlays) - set(OVERLAYS))
     if unknown:
         raise InputError(f"overlays: unknown {unknown}; expected a subset of {OVERLAYS}")
-    ny, nx = ds.sizes["y"], ds.sizes["x"]
-    bounds = (-0.5, -0.5, nx - 0.5, ny - 0.5)  # pixel centres at integers, as in the tables
+    # pixel centres at integer (x, y) as in the trail tables, row y = 0 at the bottom
+    grid = (np.arange(ds.sizes["x"]), np.arange(ds.sizes["y"]))
+
+    def layer(values, **kwargs):
+        return hv.Image((*grid, values), kdims=["x", "y"], **kwargs)
+
     vdim = "flux [ADU]" if stretch == "linear" else f"flux ({stretch})"
-    image = hv.Image(stretch_frame(ds, i, stretch=stretch), bounds=bounds, vdims=[vdim]).opts(
+    image = layer(stretch_frame(ds, i, stretch=stretch), vdims=[vdim]).opts(
         cmap="gray",
         frame_width=_FRAME_PX,
         aspect="equal",
@@ -195,17 +202,11 @@ def frame_view(
     layers = [image]
     if "footprint" in overlays:
         outside = np.where(ds["valid"].values, np.nan, 1.0)
-        layers.append(
-            hv.Image(outside, bounds=bounds, label="outside footprint").opts(
-                cmap=["#3a2f5b"], alpha=0.6
-            )
-        )
+        layers.append(layer(outside, label="outside footprint").opts(cmap=["#3a2f5b"], alpha=0.6))
     if "mask" in overlays and prob is not None:
         p = np.asarray(prob.isel(frame=i).values if hasattr(prob, "isel") else prob[i])
         mask = np.where(p >= prob_threshold, 1.0, np.nan)
-        layers.append(
-            hv.Image(mask, bounds=bounds, label="trail mask").opts(cmap=["#ff3b30"], alpha=0.45)
-        )
+        layers.append(layer(mask, label="trail mask").opts(cmap=["#ff3b30"], alpha=0.45))
     if "trails" in overlays and trails is not None:
         rows = _rows_for(trails, ds, i)
         layers.append(

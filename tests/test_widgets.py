@@ -87,8 +87,9 @@ def test_frame_view_draws_overlays_of_the_right_frame(frames):
     assert np.nansum(outside.dimension_values(2)) == 40 * 3
     assert segs.dframe()[["x0", "y1"]].values.tolist() == [[3.0, 10.5]]  # frame label 12 only
     assert len(track.dframe()) == 1
-    # pixel centres at integers: the image spans -0.5 .. n-0.5
+    # pixel centres at integers, row y = 0 at the bottom: the trail is at y = 10..11
     assert image.bounds.lbrt() == (-0.5, -0.5, 49.5, 39.5)
+    assert image[25, 11] == pytest.approx(1.0) and image[25, 30] < 1.0
     only = frame_view(frames, 2, trails=trails, overlays=("trails",))
     assert [layer.label for layer in only] == ["", "fitted trails"]
     with pytest.raises(InputError, match="overlays: unknown"):
@@ -102,9 +103,7 @@ def test_frame_browser_follows_its_controls(frames):
     first = browser.view.get(0).dimension_values(2)
     browser.frame.value = 2
     shown = browser.view.get(0).dimension_values(2, flat=False)
-    np.testing.assert_allclose(
-        np.flipud(shown), stretch_frame(frames, 2), equal_nan=True
-    )  # hv.Image rows run from the top
+    np.testing.assert_allclose(shown, stretch_frame(frames, 2), equal_nan=True)
     assert not np.allclose(first, browser.view.get(0).dimension_values(2), equal_nan=True)
     assert "frame 2" in browser.label.value and "trail score 0.950" in browser.label.value
     browser.stretch.value = "linear"
