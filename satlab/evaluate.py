@@ -122,14 +122,6 @@ def _versions() -> dict:
     return out
 
 
-def threshold_at_fpr(label, score, fpr: float) -> float:
-    """Lowest score threshold whose false-positive rate on ``label == 0`` is <= ``fpr``."""
-    from sklearn.metrics import roc_curve
-
-    f, _, thr = roc_curve(np.asarray(label, bool), np.asarray(score, float))
-    return float(thr[np.flatnonzero(f <= fpr)[-1]])
-
-
 def _frame_scores(trails: pd.DataFrame, frame_ids) -> np.ndarray:
     """Per-frame score of a trail detector: its best trail's score, 0 without one."""
     best = trails.groupby("frame")["score"].max() if len(trails) else pd.Series(dtype=float)
@@ -241,6 +233,7 @@ def evaluate(
         pr_table,
         roc_summary,
         roc_table,
+        threshold_at_fpr,
     )
     from .simulate import simulate_frames, truth_table
 

@@ -41,6 +41,7 @@ __all__ = [
     "precision_at_recall",
     "roc_summary",
     "roc_table",
+    "threshold_at_fpr",
     "tpr_at_fpr",
 ]
 
@@ -156,6 +157,22 @@ def tpr_at_fpr(y_true, score, fpr: float) -> float:
         return np.nan
     f, t, _ = roc_curve(y, s)
     return float(t[f <= fpr].max())
+
+
+def threshold_at_fpr(y_true, score, fpr: float) -> float:
+    """Operating point: the threshold of highest TPR among those with FPR <= ``fpr``.
+
+    Calling ``score >= threshold`` positive then flags at most a fraction ``fpr`` of the
+    negatives (of ties in TPR, the ROC corner with the fewest); ``inf`` when even the
+    best-scored frame is a negative beyond that rate.
+    """
+    from sklearn.metrics import roc_curve
+
+    y, s = _labels_scores(y_true, score)
+    if not _both_classes(y, "threshold_at_fpr"):
+        return np.nan
+    f, _, thr = roc_curve(y, s)
+    return float(thr[np.flatnonzero(f <= fpr)[-1]])
 
 
 def precision_at_recall(y_true, score, recall: float) -> float:

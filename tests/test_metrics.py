@@ -20,6 +20,7 @@ from satlab.metrics import (
     precision_at_recall,
     roc_summary,
     roc_table,
+    threshold_at_fpr,
     tpr_at_fpr,
 )
 
@@ -236,3 +237,13 @@ def test_roc_and_pr_plots():
     assert len([el for el in pr if isinstance(el, hv.Curve)]) == 1
     with pytest.raises(InputError, match="columns"):
         plot.roc_plot({"x": pr_table(y, s)})
+
+
+def test_threshold_at_fpr_is_an_operating_point():
+    y = np.r_[np.ones(5), np.zeros(100)]
+    s = np.r_[[0.9, 0.8, 0.745, 0.3, 0.2], np.linspace(0.0, 0.75, 100)]
+    # two negatives may pass (0.75, 0.742); the second would add no trail, so one does
+    thr = threshold_at_fpr(y, s, 0.02)
+    assert ((s[5:] >= thr).sum(), (s[:5] >= thr).sum()) == (1, 3)
+    assert threshold_at_fpr(y, s, 0.0) == 0.8  # none may: above the best negative
+    assert np.isinf(threshold_at_fpr([0, 1], [0.9, 0.1], 0.0))
