@@ -456,7 +456,18 @@ def findsat_trails(frames, *, threshold: float = 5.0, seed: int = 0) -> pd.DataF
     for k in range(ds.sizes["frame"]):
         img = np.asarray(ds["flux"][k].values, dtype=np.float64)
         img = np.where(ds["valid"].values & np.isfinite(img), img, np.nan)
-        tf = TrailFinder(image=img, threshold=threshold, plot=False, output_root="", save=False)
+        # TrailFinder wants a background-subtracted image; write nothing, plot nothing
+        tf = TrailFinder(
+            img - np.nanmedian(img),
+            threshold=threshold,
+            processes=1,
+            mask_include_status=[2, 3],
+            plot=False,
+            save_catalog=False,
+            save_diagnostic=False,
+            save_mrt=False,
+            save_mask=False,
+        )
         tf.run_all()
         mask = getattr(tf, "mask", None)
         masks.append(np.zeros(img.shape, bool) if mask is None else np.asarray(mask, bool))
