@@ -21,6 +21,7 @@ where sigma_bg is the width of a Gaussian fitted to the histogram of the same fr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from .negatives import NEGATIVE_KINDS, apply_negative
 from .optics import PSF
 from .presets import Preset, get_preset
 from .scenes import CatalogScene, CompositeScene, SimulatedScene, Stars
-from .streaks import streak_area, streak_path
+from .streaks import streak_area, streak_mask, streak_path
 
 __all__ = [
     "TRUTH_COLUMNS",
@@ -85,6 +86,7 @@ TRUTH_UNITS = {
 _VAR = {"flux": "trail_flux"}
 
 
+@functools.lru_cache(maxsize=1)
 def versions() -> dict:
     """Versions of the packages a simulation depends on (recorded with every run)."""
     from importlib.metadata import version
@@ -295,9 +297,17 @@ def _draw_trail(preset: Preset, opts: _Options, rng, shape, exptime, circular):
     )
 
 
-def _trail_photons(preset, trail, rng, shape, exptime):
-    """The unitary streak [photons] before the PSF (pixel-exact)."""
+def _trail_photons(preset, trail, rng, shape, exptime, margin: int):
+    """The unitary streak [photons] before the PSF (pixel-exact) and its path.
+
+    Only the part of the path within ``margin`` px of the image is drawn (a fast object
+    covers thousands of px in an exposure); its photons are those of the time spent
+    along that part.
+    """
+    ny, nx = shape
     a, b = trail["a"], trail["b"]
+    t = _clip_to_field(a + margin, b + margin, (ny + 2 * margin, nx + 2 * margin), False)
+    a, b = a + t[0] * (b - a), a + t[1] * (b - a)
     length = float(np.hypot(*(b - a)))
     jitter = {}
     if trail["jitter"]:
@@ -314,9 +324,8 @@ def _trail_photons(preset, trail, rng, shape, exptime):
         weights = 1 + rng.uniform(0.1, 0.8) * np.sin(2 * np.pi * s / period + rng.uniform(0, 7))
         weights *= rng.lognormal(0.0, 0.1, s.size)  # scintillation
     area, total = streak_area(shape, path, weights=weights)
-    # time along the whole path (it may start or end outside the field)
     duration = min(length * preset.pixel_scale / trail["rate"], exptime)
-    return area * (float(preset.telescope.photon_rate(trail["mag"])) * duration / total)
+    return area * (float(preset.telescope.photon_rate(trail["mag"])) * duration / total), path
 
 
 def gaussian_sigma(values) -> float:
@@ -350,9 +359,6 @@ def _footprint(preset: Preset, shape):
 
 def _make_frame(preset: Preset, opts: _Options, seed: int, index: int, visit: dict):
     """Frame ``index`` of run ``seed``: (ADU image, mask, truth rows, frame info)."""
-    from scipy.ndimage import distance_transform_edt
-    from scipy.signal import fftconvolve
-
     rng = np.random.default_rng([seed, index])
     exptime = float(rng.choice(preset.exptimes))
     det = preset.detector_for(exptime)
@@ -407,17 +413,17 @@ def _make_frame(preset: Preset, opts: _Options, seed: int, index: int, visit: di
             points += _sidereal_stars(allstars, rates, shape, exptime, scale)
         else:
             _deposit(points, allstars.x, allstars.y, rates)
-        scene_photons = fftconvolve(points, plan.psf.kernel, mode="same").clip(0)
+        scene_photons = plan.psf.convolve(points).clip(0)
         scene_photons += sky + plan.photons_extra
         if det.readout_time > 0:
             scene_photons += det.smear(scene_photons)
             scene_photons += _offfield_smear(plan, det, tel, shape, exptime)
     signals, rows, masks = [], [], []
     for tr in trails:
-        photons = _trail_photons(preset, tr, rng, shape, exptime)
-        signals.append(fftconvolve(photons, plan.psf.kernel, mode="same").clip(0))
+        photons, path = _trail_photons(preset, tr, rng, shape, exptime, plan.psf.size)
+        signals.append(plan.psf.convolve(photons).clip(0))
         # seed 002: the mask is the unitary streak convolved with a disk of the PSF FWHM
-        mask = distance_transform_edt(photons <= 0) <= plan.psf.fwhm_px / 2
+        mask = streak_mask(shape, path, plan.psf.fwhm_px)
         masks.append(mask & valid)
         (vx0, vy0), (vx1, vy1) = tr["visible"]
         tr["duration"] = np.hypot(vx1 - vx0, vy1 - vy0) * preset.pixel_scale / tr["rate"]
@@ -441,7 +447,7 @@ def _make_frame(preset: Preset, opts: _Options, seed: int, index: int, visit: di
             image = det.read(e_bg + e_tr, np.random.default_rng(read_seed))
     sigma_bg = gaussian_sigma(bg_image[valid]) if trails else np.nan
     for tr, sig, mask in zip(trails, signals, masks, strict=True):
-        adu = sig * gain
+        adu = sig.astype(np.float64) * gain
         inside = adu[mask]
         (x0, y0), (x1, y1) = tr["visible"]
         rows.append(
