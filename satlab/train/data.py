@@ -44,6 +44,16 @@ class SimulatedSet(dict):
         return as_frames(self["flux"], valid=self["valid"])
 
 
+def _simulator_fingerprint() -> str:
+    """Hash of the simulator's source: a changed simulator never reuses a cached set."""
+    from .. import simulate
+
+    h = hashlib.sha256()
+    for path in sorted(Path(simulate.__file__).parent.glob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _chunk(args) -> dict:
     params, indices = args
     from ..simulate import TrailDataset
@@ -103,7 +113,9 @@ def simulated_set(
         "hard_negative_fraction": float(hard_negative_fraction),
         **options,
     }
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps({**params, "simulator": _simulator_fingerprint()}, sort_keys=True).encode()
+    ).hexdigest()[:16]
     path = Path(cache) / f"{preset}-{n}-{seed}-{key}.npz" if cache is not None else None
     if path is not None and path.is_file():
         with np.load(path) as z:
