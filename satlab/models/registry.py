@@ -52,8 +52,10 @@ class ModelSpec:
     bin : int
         Detector pixels averaged per network pixel along each axis before the network
         (CHEOPS PSFs are ~16 px wide, so binning costs little signal and saves time).
-    normalisation : {"arcsinh-frame", "arcsinh-window"}
-        Seed 002 eq. 1 over the good pixels of each frame, or of each window.
+    normalisation : {"arcsinh-robust", "arcsinh-window"}
+        ``"arcsinh-window"``: seed 002 eq. 1 over the good pixels of each window;
+        ``"arcsinh-robust"``: eq. 1 with the median and MAD of each frame's good pixels
+        (see :func:`satlab.models.preprocess.robust_arcsinh`).
     threshold : float
         Default decision threshold on the score (0.8 in seed 001).
     description : str
@@ -67,7 +69,7 @@ class ModelSpec:
     window: int | None = None
     overlap: int = 0
     bin: int = 1
-    normalisation: str = "arcsinh-frame"
+    normalisation: str = "arcsinh-robust"
     threshold: float = 0.8
     description: str = ""
 
