@@ -28,6 +28,12 @@ def population():
     return synthetic_catalogue(1500, T_MID, seed=7)
 
 
+@pytest.fixture(scope="module")
+def deep_population():
+    """Templates drawn uniformly: 80 % deep space (GEO, Molniya, lunar-distance HEO)."""
+    return synthetic_catalogue(1500, T_MID, seed=8, deep_fraction=None)
+
+
 def quiet_predict(cat, times, observer):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SatlabWarning)  # decayed draws are NaN, skipped
@@ -69,8 +75,11 @@ def visible_targets(cat, observer, n, seed, *, max_range_km=None):
     return ds.isel(object=idx, time=0)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("mix", ["population", "deep_population"])
 @pytest.mark.parametrize("observer", [CHEOPS, GROUND], ids=["spacecraft", "ground"])
-def test_prefilter_never_drops_an_object_in_the_field(population, observer):
+def test_prefilter_never_drops_an_object_in_the_field(request, mix, observer):
+    population = request.getfixturevalue(mix)
     rng = np.random.default_rng(3)
     exptime = 60.0
     offsets = rng.uniform(-exptime / 2, exptime / 2, 120)

@@ -34,9 +34,10 @@ N_CSR_POINTS = 16  # points along the trail for the CSR
 PLANE_MARGIN_KM = 25.0  # SGP4 periodic terms move an orbital plane by ~10 km in LEO
 PLANE_MARGIN_DEG = 0.2  # node drift and luni-solar wobble within a few days (deep space)
 SHELL_MARGIN_KM = 50.0  # short-period radius changes and drag within the window
+SHELL_MARGIN_DEEP = 0.03  # and for deep-space sets, this fraction of the apogee radius
+LUNAR_REGIME_KM = 100_000.0  # apogees beyond this skip the plane test
 CSR_FLOOR = 1.0  # an RMS offset within the trail width is never an outlier
-PHASE_MARGIN_DEG = 2.0  # SGP4 short-period terms and the field's extent along the orbit
-PHASE_DRIFT_DEG_PER_DAY = 1.0  # secular-theory drift (drag, deep-space resonance) per day
+CURVATURE_KM = 10.0  # departure from straight-line motion over half a minute (8 m/s^2)
 
 MATCH_COLUMNS = {
     "trail": "int64",
@@ -106,12 +107,7 @@ def _elements(catalogue: Catalogue) -> dict:
         "jd_epoch": np.array([s.jdsatepoch + s.jdsatepochF for s in sats], dtype=float),
         "r_apogee": np.array([s.alta + 1.0 for s in sats], dtype=float) * 6378.135,
         "r_perigee": np.array([s.altp + 1.0 for s in sats], dtype=float) * 6378.135,
-        "ecco": np.array([s.ecco for s in sats], dtype=float),
-        "argpo": np.array([s.argpo for s in sats], dtype=float),
-        "argpdot": np.array([s.argpdot for s in sats], dtype=float),  # rad/min
-        "mo": np.array([s.mo for s in sats], dtype=float),
-        "mdot": np.array([s.mdot for s in sats], dtype=float),  # rad/min, with J2
-        "ndot": np.array([s.ndot for s in sats], dtype=float),  # rad/min^2
+        "deep": np.array([2 * np.pi / s.no_kozai >= 225.0 for s in sats], dtype=bool),
     }
     catalogue._plane_cache = out
     return out
@@ -128,7 +124,9 @@ def prefilter(catalogue: Catalogue, rows, time, obs_teme, axis_teme, cone_rad, e
     time : numpy.datetime64
         Time the orbital planes are evaluated at (the node drifts with J2).
     obs_teme : array (K, 3)
-        Observer positions [km, TEME] across the exposure.
+        Observer positions [km, TEME] at K times evenly spread over the exposure (first
+        and last at its ends). The plane test uses five of them with half the step
+        between them as slack.
     axis_teme : array (3,)
         Unit vector of the cone axis (TEME).
     cone_rad : float
@@ -140,8 +138,9 @@ def prefilter(catalogue: Catalogue, rows, time, obs_teme, axis_teme, cone_rad, e
     -------
     numpy.ndarray
         The subset of ``rows`` whose orbital plane crosses the cone inside the object's
-        perigee-apogee shell for at least one observer position, and whose secular
-        argument of latitude reaches that crossing during the exposure.
+        perigee-apogee shell for one of five observer positions, and whose SGP4 state
+        at ``time``, moved in straight lines to those positions' times, comes close
+        enough to the cone.
     """
     el = _elements(catalogue)
     rows = np.asarray(rows)
@@ -150,85 +149,69 @@ def prefilter(catalogue: Catalogue, rows, time, obs_teme, axis_teme, cone_rad, e
     node = el["nodeo"][rows] + el["nodedot"][rows] * dt_min
     inc = el["inclo"][rows]
     h = np.stack([np.sin(inc) * np.sin(node), -np.sin(inc) * np.cos(node), np.cos(inc)], -1)
-    r_far = el["r_apogee"][rows] + SHELL_MARGIN_KM
-    r_near = el["r_perigee"][rows] - SHELL_MARGIN_KM
+    # deep-space sets: luni-solar periodic terms move the radius by a few per cent
+    margin = SHELL_MARGIN_KM + np.where(
+        el["deep"][rows], SHELL_MARGIN_DEEP * el["r_apogee"][rows], 0
+    )
+    coarse = np.unique(np.linspace(0, len(obs_teme) - 1, 5).round().astype(int))
+    tau = np.linspace(-exptime_s / 2, exptime_s / 2, len(obs_teme))[coarse]  # s
+    plane_obs = obs_teme[coarse]
+    r_far = el["r_apogee"][rows] + margin
+    r_near = el["r_perigee"][rows] - margin
     sin_a = np.sin(cone_rad)
     # the observer moves between samples: half a step of slack in every distance
-    step = np.max(np.linalg.norm(np.diff(obs_teme, axis=0), axis=-1), initial=0.0)
+    step = np.max(np.linalg.norm(np.diff(plane_obs, axis=0), axis=-1), initial=0.0)
     delta = PLANE_MARGIN_KM + r_far * np.radians(PLANE_MARGIN_DEG) + step / 2
-    keep = np.zeros(len(rows), dtype=bool)
     hu = h @ axis_teme
-    for o in obs_teme:
-        # the stretch of the line of sight inside the object's shell, widened by the
-        # cone's lateral extent: [0, s_max] minus the part (s_in1, s_in2) below perigee
-        b = o @ axis_teme
-        slack = (np.linalg.norm(o) + r_far) * sin_a + step / 2
-        s_max = _far_root(b, o @ o, r_far + slack)
-        s_in1, s_in2 = _roots(b, o @ o, np.maximum(r_near - slack, 0.0))
-        # |h.o + s h.u| <= s sin(a) + delta: two linear inequalities c + d s <= 0
-        ho = h @ o
-        lo = np.zeros(len(rows))
-        hi = s_max.copy()
-        for c, d in ((ho - delta, hu - sin_a), (-ho - delta, -hu - sin_a)):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                root = -c / d
-            hi = np.where(d > 0, np.minimum(hi, root), hi)
-            lo = np.where(d < 0, np.maximum(lo, root), lo)
-            hi = np.where((d == 0) & (c > 0), -1.0, hi)
-        # feasible s must also avoid the inside of the perigee sphere
-        before = lo <= np.minimum(hi, s_in1)
-        after = np.maximum(lo, s_in2) <= hi
-        keep |= (lo <= hi) & (before | after)
-    rows, h, node, dt_min, delta = rows[keep], h[keep], node[keep], dt_min[keep], delta[keep]
-    phase_ok = _phase_ok(el, rows, h, node, dt_min, obs_teme, axis_teme, exptime_s, delta, sin_a)
-    return rows[phase_ok]
+    # per observer position (K) and object (N): the stretch of the line of sight inside
+    # the object's shell, widened by the cone's lateral extent, is [0, s_max] minus the
+    # part (s_in1, s_in2) below perigee
+    b = (plane_obs @ axis_teme)[:, None]
+    oo = np.sum(plane_obs**2, axis=-1)[:, None]
+    slack = (np.sqrt(oo) + r_far) * sin_a + step / 2
+    s_max = _far_root(b, oo, r_far + slack)
+    s_in1, s_in2 = _roots(b, oo, np.maximum(r_near - slack, 0.0))
+    # |h.o + s h.u| <= s sin(a) + delta: two linear inequalities c + d s <= 0
+    ho = plane_obs @ h.T
+    lo = np.zeros_like(ho)
+    hi = s_max
+    for c, d in ((ho - delta, hu - sin_a), (-ho - delta, -hu - sin_a)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            root = -c / d
+        hi = np.where(d > 0, np.minimum(hi, root), hi)
+        lo = np.where(d < 0, np.maximum(lo, root), lo)
+        hi = np.where((d == 0) & (c > 0), -1.0, hi)
+    # feasible s must also avoid the inside of the perigee sphere
+    before = lo <= np.minimum(hi, s_in1)
+    after = np.maximum(lo, s_in2) <= hi
+    keep = ((lo <= hi) & (before | after)).any(axis=0)
+    # beyond ~1e5 km the Moon tilts the osculating plane by degrees: no plane test there
+    keep |= el["r_apogee"][rows] > LUNAR_REGIME_KM
+    rows = rows[keep]
+    return rows[_near_line_of_sight(catalogue, rows, time, plane_obs, tau, axis_teme, cone_rad)]
 
 
-def _kepler_true_anomaly(mean_anomaly, ecc):
-    """True anomaly [rad] from mean anomaly by Newton's method (vectorised)."""
-    m = np.mod(mean_anomaly, 2 * np.pi)
-    e_anom = np.where(ecc > 0.8, np.pi, m)
-    for _ in range(30):
-        e_anom = e_anom - (e_anom - ecc * np.sin(e_anom) - m) / (1 - ecc * np.cos(e_anom))
-    return 2 * np.arctan2(
-        np.sqrt(1 + ecc) * np.sin(e_anom / 2), np.sqrt(1 - ecc) * np.cos(e_anom / 2)
-    )
+def _near_line_of_sight(catalogue, rows, time, obs_teme, tau, axis, cone_rad):
+    """One SGP4 state at mid-exposure, moved in straight lines to each observer sample:
+    does the object come close enough to the cone?
 
-
-def _phase_ok(el, rows, h, node, dt_min, obs_teme, axis, exptime_s, delta, sin_a):
-    """Is the object near where its plane crosses the line of sight during the exposure?
-
-    Compares the argument of latitude of the plane crossing (per observer position) with
-    the object's secular argument of latitude (SGP4's J2 rates) over the exposure.
+    Between samples the relative position moves along a chord (plus at most
+    ``CURVATURE_KM`` of orbital curvature over half a minute), so an object further than
+    half the largest chord from the cone at every sample cannot enter it.
     """
-    hu = h @ axis
-    grazing = np.abs(hu) < 0.05  # line of sight within 3 deg of the plane: keep
-    s_star = -(obs_teme @ h.T) / np.where(grazing, 1.0, hu)  # (K, N)
-    p_star = obs_teme[:, None, :] + s_star[..., None] * axis  # (K, N, 3)
-    n_hat = np.stack([np.cos(node), np.sin(node), np.zeros_like(node)], -1)
-    m_hat = np.cross(h, n_hat)
-    u_star = np.arctan2(np.sum(p_star * m_hat, -1), np.sum(p_star * n_hat, -1))
-    # the plane margin and the cone's width slide the crossing along the line of sight by
-    # (delta + s sin a) / |h.u|: that many radians of argument of latitude at radius |P*|
-    slide = (delta + np.abs(s_star) * sin_a) / np.maximum(np.abs(hu), 0.05)
-    du = slide / np.maximum(np.linalg.norm(p_star, axis=-1), 1.0)  # (K, N)
-    half = exptime_s / 120.0  # min
-    ecc = el["ecco"][rows]
-    u_obj = []
-    for t in (dt_min - half, dt_min + half):
-        mean = el["mo"][rows] + el["mdot"][rows] * t + el["ndot"][rows] * t * t
-        argp = el["argpo"][rows] + el["argpdot"][rows] * t
-        u_obj.append(argp + _kepler_true_anomaly(mean, ecc))
-    sweep = np.mod(u_obj[1] - u_obj[0], 2 * np.pi)  # prograde motion over the exposure
-    # secular-theory error: SGP4 periodic terms (~0.1 deg), drag and resonance mismodel
-    days = np.abs(dt_min) / 1440.0
-    base_tol = np.radians(PHASE_MARGIN_DEG + PHASE_DRIFT_DEG_PER_DAY * days)
-    ok = np.zeros(len(rows), dtype=bool)
-    for u, d_u in zip(u_star, du, strict=True):
-        tol = base_tol + d_u
-        ahead = np.mod(u - u_obj[0] + tol, 2 * np.pi)  # crossing ahead of the start
-        ok |= (ahead <= sweep + 2 * tol) | (tol > np.pi)
-    return ok | grazing
+    from sgp4.api import SatrecArray
+
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    jd, fr = jd_pair(np.atleast_1d(np.asarray(time, dtype="datetime64[ns]")))
+    err, r, v = SatrecArray(list(catalogue.satrecs[rows])).sgp4(jd, fr)
+    q = r[:, 0][None] + tau[:, None, None] * v[:, 0][None] - obs_teme[:, None]  # (K, N, 3)
+    along = q @ axis
+    perp = np.linalg.norm(q - along[..., None] * axis, axis=-1)
+    beyond = perp - np.maximum(along, 0.0) * np.tan(cone_rad)  # km outside the cone
+    beyond = np.where(along > 0, beyond, np.linalg.norm(q, axis=-1))  # behind the observer
+    chord = np.linalg.norm(np.diff(q, axis=0), axis=-1).max(axis=0, initial=0.0)
+    return (err[:, 0] == 0) & (beyond.min(axis=0) <= chord / 2 + CURVATURE_KM)
 
 
 def _roots(b, oo, radius):
@@ -466,7 +449,7 @@ def crossmatch(
                     params,
                 )
             )
-    out = _result(records, params, None, catalogue=catalogue, trails=len(trails))
+    out = _result(records, params, None, trails=len(trails))
     out.attrs["objects_without_elements"] = no_elements
     out.attrs["candidates_after_prefilter"] = n_candidates
     if no_elements:
@@ -601,8 +584,6 @@ def _match_trail(
                 "rcs_size": table_row.get("rcs_size", pd.NA),
                 "launch_date": table_row.get("launch_date", pd.NaT),
                 "match": _criterion(sep, diff, reliable, params),
-                "best": False,
-                "_reliable": reliable,
             }
         )
     if not rows:
@@ -622,31 +603,57 @@ def _criterion(sep, diff, reliable, params) -> str:
 
 
 def _none_row(j, f) -> dict:
-    return {"trail": j, "frame": f, "match": "none", "best": False}
+    return {"trail": j, "frame": f, "match": "none"}
 
 
-def _result(records, params, reason, *, catalogue=None, trails=0) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(records, columns=[*MATCH_COLUMNS, "_reliable"])
-    if len(df):
-        assoc = df["match"].isin(["strict", "relaxed"]) & df["csr"].notna()
-        csr = df.loc[assoc, "csr"].to_numpy()
-        if len(csr) >= 4:  # Tukey's fence needs a distribution, not a handful
-            q1, q3 = np.percentile(csr, [25, 75])
-            fence = max(q3 + params["iqr_factor"] * (q3 - q1), CSR_FLOOR)
-            df.loc[assoc & (df["csr"] > fence), "match"] = "rejected"
-            params = {**params, "csr_fence": float(fence)}
-        rank = df["match"].map({"strict": 0, "relaxed": 1}).fillna(9)
-        order = np.lexsort((df["sep_arcsec"].fillna(np.inf), df["csr"].fillna(np.inf), rank))
-        ranked = df.iloc[order]
-        first = ranked[ranked["match"].isin(["strict", "relaxed"])].drop_duplicates("trail")
-        df["best"] = df.index.isin(first.index)
-    df = df.drop(columns="_reliable").astype(MATCH_COLUMNS)
-    df = df.sort_values(["trail", "best", "csr"], ascending=[True, False, True], ignore_index=True)
+_MISSING = {"Int64": pd.NA, "boolean": pd.NA, "float64": np.nan, "object": pd.NA}
+
+
+def _result(records, params, reason, *, trails=0) -> pd.DataFrame:
+    """The typed match table; plain numpy on the records, one DataFrame at the end
+    (pandas per-column work dominated the time of a one-trail call)."""
+    match = np.array([r["match"] for r in records], dtype=object)
+    csr = np.array([r.get("csr", np.nan) for r in records], dtype=float)
+    sep = np.array([r.get("sep_arcsec", np.nan) for r in records], dtype=float)
+    trail = np.array([r["trail"] for r in records], dtype=np.int64)
+    assoc = np.isin(match, ["strict", "relaxed"]) & np.isfinite(csr)
+    if assoc.sum() >= 4:  # Tukey's fence needs a distribution, not a handful
+        q1, q3 = np.percentile(csr[assoc], [25, 75])
+        fence = max(q3 + params["iqr_factor"] * (q3 - q1), CSR_FLOOR)
+        match[assoc & (csr > fence)] = "rejected"
+        params = {**params, "csr_fence": float(fence)}
+    rank = np.where(match == "strict", 0, np.where(match == "relaxed", 1, 9))
+    order = np.lexsort(
+        (np.nan_to_num(sep, nan=np.inf), np.nan_to_num(csr, nan=np.inf), rank, trail)
+    )
+    best = np.zeros(len(records), dtype=bool)
+    seen = set()
+    for i in order:
+        if rank[i] < 9 and trail[i] not in seen:
+            best[i] = True
+            seen.add(trail[i])
+    order = np.lexsort((np.nan_to_num(csr, nan=np.inf), ~best, trail))
+    columns = {}
+    for col, dtype in MATCH_COLUMNS.items():
+        if col == "match":
+            values = match[order]
+        elif col == "best":
+            values = best[order]
+        else:
+            fill = _MISSING.get(dtype, pd.NaT)
+            values = [records[i].get(col, fill) for i in order]
+        if dtype in _MISSING:
+            columns[col] = pd.array(values, dtype=dtype)
+        elif dtype.startswith("datetime"):
+            columns[col] = pd.to_datetime(pd.Series(values, dtype=object)).astype(dtype)
+        else:
+            columns[col] = np.asarray(values, dtype=dtype)
+    df = pd.DataFrame(columns)
     df.attrs["units"] = dict(MATCH_UNITS)
     df.attrs["params"] = params
     if reason:
         warnings.warn(f"crossmatch: nothing to match; {reason}", SatlabWarning, stacklevel=3)
-    elif not df["best"].any():
+    elif not best.any():
         warnings.warn(
             f"crossmatch: none of the {trails} trail(s) was identified", SatlabWarning, stacklevel=3
         )

@@ -80,11 +80,14 @@ class Observer:
         satlab.errors.CatalogueError
             If the lines are not a valid TLE (layout, checksum, elements).
         """
-        from .catalogue import read_tle
+        from .catalogue import _parse_tle_text
 
-        cat = read_tle(f"{line1.rstrip()}\n{line2.rstrip()}\n")
-        row = cat.table.iloc[0]
-        return cls("spacecraft", line1=row["line1"], line2=row["line2"], name=name)
+        text = f"{line1.rstrip()}\n{line2.rstrip()}\n"
+        records, _ = _parse_tle_text(text, "observer TLE", "raise", True)
+        if len(records) != 1:
+            raise InputError(f"observer TLE: expected one element set, got {len(records)}")
+        _, line1, line2, _ = records[0]
+        return cls("spacecraft", line1=line1, line2=line2, name=name)
 
     def to_attr(self) -> str:
         """A JSON string for ``frames.attrs["observer"]`` (FITS- and Zarr-safe)."""

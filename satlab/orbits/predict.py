@@ -19,10 +19,13 @@ from ._astro import (
 from .catalogue import Catalogue
 from .observer import Observer
 
-__all__ = ["NO_ELEMENTS", "STALE_DAYS", "predict", "select_epochs"]
+__all__ = ["NON_PHYSICAL", "NO_ELEMENTS", "STALE_DAYS", "predict", "select_epochs"]
 
 ARCSEC_PER_RAD = 206264.80624709636
 NO_ELEMENTS = -1  # ``sgp4_error`` code: no element set within ``window_h`` of the time
+# ``sgp4_error`` code: SGP4 returned a radius far outside the orbit (past decay its drag
+# polynomial runs backwards and yields positions at lunar distance with error code 0)
+NON_PHYSICAL = 7
 STALE_DAYS = 30.0  # element sets older than this give LEO positions off by many km: warn
 
 _SECONDS_BITS = 34  # 2**34 s = 544 years of epochs per object in the search key
@@ -103,7 +106,8 @@ def _nearest_rows(codes, epochs, n_obj, t64) -> np.ndarray:
 def propagate_rows(satrecs, t64, rot):
     """SGP4 for element sets ``satrecs`` at ``t64``: GCRS r [km], v [km/s], error codes.
 
-    Returns arrays (N, T, 3), (N, T, 3), (N, T); positions with an error are NaN.
+    Returns arrays (N, T, 3), (N, T, 3), (N, T); positions with an error are NaN,
+    including :data:`NON_PHYSICAL` ones (radius beyond 1.5 x the apogee + 1000 km).
     """
     from sgp4.api import SatrecArray
 
@@ -111,6 +115,9 @@ def propagate_rows(satrecs, t64, rot):
         empty = np.empty((0, len(t64), 3))
         return empty, empty.copy(), np.empty((0, len(t64)), dtype=np.int8)
     err, r, v = SatrecArray(list(satrecs)).sgp4(*jd_pair(t64))
+    apogee_km = (np.array([s.alta for s in satrecs]) + 1.0) * EARTH_RADIUS_KM
+    wild = np.linalg.norm(r, axis=-1) > 1.5 * apogee_km[:, None] + 1000.0
+    err = np.where((err == 0) & wild, NON_PHYSICAL, err).astype(np.int8)
     r = np.einsum("tij,ntj->nti", rot, r)
     v = np.einsum("tij,ntj->nti", rot, v)
     bad = err != 0
@@ -206,6 +213,10 @@ def predict(
         shadow), ``phase_angle_deg`` (Sun-object-observer), ``sgp4_error`` (0 fine, 1-6
         SGP4 error codes, -1 no element set in the window; positions NaN where non-zero)
         and ``epoch_age_h``; coords ``norad_id``, ``name`` (object) and ``time``.
+        SGP4 error codes: 1 mean eccentricity, 2 mean motion, 3 perturbed eccentricity
+        out of range, 4 semi-latus rectum < 0, 6 decayed, and satlab's 7
+        (:data:`NON_PHYSICAL`) for positions SGP4 returns without an error code beyond
+        the orbit (after decay).
 
     Warns
     -----

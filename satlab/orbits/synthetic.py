@@ -25,6 +25,16 @@ def _verification_templates() -> Catalogue:
         return read_tle(Path(sgp4.__file__).parent / "SGP4-VER.TLE", errors="skip").latest()
 
 
+def _propagates(sat, jd: float, fr: float) -> bool:
+    """SGP4 gives sane positions every 6 h over +-3 days (no decay, no runaway radius)."""
+    apogee_km = (sat.alta + 1.0) * sat.radiusearthkm
+    for d in np.arange(-3.0, 3.01, 0.25):
+        err, r, _ = sat.sgp4(jd, fr + d)
+        if err or np.linalg.norm(r) > 1.5 * apogee_km + 1000.0:
+            return False
+    return True
+
+
 def synthetic_catalogue(
     n: int,
     epoch,
@@ -33,6 +43,7 @@ def synthetic_catalogue(
     templates: Catalogue | None = None,
     spread_h: float = 24.0,
     first_id: int = 100001,
+    deep_fraction: float | None = 0.15,
 ) -> Catalogue:
     """``n`` objects with real element shapes, new orientations and recent epochs.
 
@@ -55,9 +66,13 @@ def synthetic_catalogue(
         ``SGP4-VER.TLE``.
     spread_h : float
         Epochs are spread over this many hours before ``epoch``. Draws that SGP4 cannot
-        propagate over +-3 days of their epoch are redrawn.
+        propagate sanely over +-3 days of their epoch (decay) are redrawn.
     first_id : int
         Catalogue number of the first object (Alpha-5 above 99999, up to 339999).
+    deep_fraction : float or None
+        Share of objects drawn from deep-space templates (period >= 225 min); the real
+        catalogue is ~85 % near-Earth. ``None`` draws templates uniformly (sgp4's
+        verification file is 80 % deep space).
     """
     from sgp4.api import WGS72, Satrec
     from sgp4.exporter import export_tle
@@ -68,7 +83,13 @@ def synthetic_catalogue(
         raise InputError(f"n, first_id: need 1..339999 catalogue numbers, got {first_id}+{n}")
     templates = _verification_templates() if templates is None else templates
     rng = np.random.default_rng(seed)
-    pick = rng.integers(0, len(templates), n)
+    period_min = 2 * np.pi / np.array([s.no_kozai for s in templates.satrecs])
+    deep = period_min >= 225.0
+    weights = np.ones(len(templates))
+    if deep_fraction is not None and deep.any() and (~deep).any():
+        weights = np.where(deep, deep_fraction / deep.sum(), (1 - deep_fraction) / (~deep).sum())
+    weights /= weights.sum()
+    pick = rng.choice(len(templates), n, p=weights)
     t_end = as_utc_times(epoch)[0]
     back = (rng.uniform(0.0, spread_h, n) * 3.6e12).astype("timedelta64[ns]")
     jd, fr = jd_pair(t_end - back)
@@ -94,10 +115,9 @@ def synthetic_catalogue(
                 base.no_kozai,
                 angles[i, 2],
             )
-            err = [sat.sgp4(jd[i], fr[i] + d)[0] for d in (-3.0, 0.0, 3.0)]
-            if not sat.error and not any(err):
+            if not sat.error and _propagates(sat, jd[i], fr[i]):
                 break
-            pick[i] = rng.integers(0, len(templates))
+            pick[i] = rng.choice(len(templates), p=weights)
             angles[i] = rng.uniform(0.0, 2 * np.pi, 3)
         sat.intldesg = "26001A"
         line1, line2 = export_tle(sat)
