@@ -289,10 +289,19 @@ def _new_run_dir(out: Path, seed: int) -> Path:
 
 
 def _resolve_input(input) -> str:
-    """A catalogue entry name stays a name; an existing path becomes absolute."""
+    """A catalogue entry or ``simulate:<preset>`` stays as is; a path becomes absolute."""
     from .catalog import open_catalog
 
     text = os.fspath(input)
+    if text.startswith("simulate:"):
+        from .simulate import PRESETS
+
+        if text.split(":", 1)[1] not in PRESETS:
+            raise InputError(
+                f"input {text!r}: unknown simulator preset; expected simulate:<preset> with "
+                f"<preset> one of {sorted(PRESETS)}"
+            )
+        return text
     if Path(text).exists():
         return str(Path(text).resolve())
     if any(c in text for c in "*?["):
@@ -338,7 +347,9 @@ def run_report(
     Parameters
     ----------
     input : str or path
-        A data-catalogue entry (``"cheops-sample"``) or a path / glob of frames.
+        A data-catalogue entry (``"cheops-sample"``), a path / glob of frames, or
+        ``"simulate:<preset>"`` (frames drawn by :func:`satlab.simulate.simulate_frames`
+        with ``seed``, whose injected truth the summary shows beside each number).
     parameters : dict, optional
         ``name -> value`` for the chain notebooks' parameters (see
         :func:`chain_parameters`); strings are parsed as YAML and checked against the
@@ -559,7 +570,7 @@ def _export_html(run_dir: Path, meta: dict, summary, steps: list[Step]) -> Path:
     "input_",
     default="cheops-sample",
     show_default=True,
-    help="Data-catalogue entry or path / glob of frames.",
+    help="Data-catalogue entry, path / glob of frames, or simulate:<preset>.",
 )
 @click.option(
     "-p",

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 STRETCHES = ("zscale", "arcsinh", "linear")
-OVERLAYS = ("trails", "mask", "tracks", "footprint")
+OVERLAYS = ("trails", "mask", "tracks", "truth", "footprint")
 HARD_NEGATIVE_COLUMNS = ["file", "frame", "time", "trail_score", "marked_utc"]
 _FRAME_PX = 420  # plot width [screen px]
 
@@ -143,6 +143,7 @@ def frame_view(
     trails=None,
     prob=None,
     tracks=None,
+    truth=None,
     overlays=OVERLAYS,
     prob_threshold: float = 0.5,
 ) -> hv.Overlay:
@@ -163,8 +164,10 @@ def frame_view(
     tracks : pandas.DataFrame, optional
         Predicted satellite tracks in pixels: ``frame, x0, y0, x1, y1`` [px] and
         optionally ``norad_id``.
+    truth : pandas.DataFrame, optional
+        Injected trails of simulated frames (``satlab.simulate.truth_table``).
     overlays : sequence of str
-        Which of ``"trails", "mask", "tracks", "footprint"`` to draw.
+        Which of ``"trails", "mask", "tracks", "truth", "footprint"`` to draw.
     prob_threshold : float
         Trail-mask level of ``prob`` (0..1).
 
@@ -172,8 +175,8 @@ def frame_view(
     -------
     holoviews.Overlay
         The image (``hv.Image``, vdim named after the stretch) then the overlays, each
-        labelled (``"trail mask"``, ``"fitted trails"``, ``"predicted tracks"``,
-        ``"outside footprint"``).
+        labelled (``"outside footprint"``, ``"trail mask"``, ``"fitted trails"``,
+        ``"predicted tracks"``, ``"injected trails"``).
     """
     _load_bokeh()
     ds = as_frames(frames)
@@ -214,13 +217,16 @@ def frame_view(
                 color="#ffcc00", line_width=2
             )
         )
-    if "tracks" in overlays and tracks is not None:
-        rows = _rows_for(tracks, ds, i)
-        layers.append(
-            hv.Segments(rows, ["x0", "y0", "x1", "y1"], label="predicted tracks").opts(
-                color="#00c8ff", line_width=2, line_dash="dashed"
+    for name, table, label, colour in (
+        ("tracks", tracks, "predicted tracks", "#00c8ff"),
+        ("truth", truth, "injected trails", "#34c759"),
+    ):
+        if name in overlays and table is not None:
+            layers.append(
+                hv.Segments(_rows_for(table, ds, i), ["x0", "y0", "x1", "y1"], label=label).opts(
+                    color=colour, line_width=2, line_dash="dashed"
+                )
             )
-        )
     return hv.Overlay(layers).opts(legend_position="bottom_right")
 
 
@@ -251,7 +257,7 @@ class FrameBrowser(_Widget):
     Parameters
     ----------
     frames : frames-like
-    trails, prob, tracks : optional
+    trails, prob, tracks, truth : optional
         Overlays; see :func:`frame_view`.
     scores : xarray.DataArray, optional
         ``trail_score (frame)`` shown in each frame's label.
@@ -274,6 +280,7 @@ class FrameBrowser(_Widget):
         trails=None,
         prob=None,
         tracks=None,
+        truth=None,
         scores=None,
         index: int = 0,
         stretch: str = "zscale",
@@ -283,7 +290,7 @@ class FrameBrowser(_Widget):
         _check_index(self.frames, index)
         if stretch not in STRETCHES:
             raise InputError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
-        self.trails, self.prob, self.tracks = trails, prob, tracks
+        self.trails, self.prob, self.tracks, self.truth = trails, prob, tracks, truth
         self.scores = None if scores is None else np.asarray(scores, dtype=float)
         available = [
             name
@@ -291,6 +298,7 @@ class FrameBrowser(_Widget):
                 ("trails", trails),
                 ("mask", prob),
                 ("tracks", tracks),
+                ("truth", truth),
                 ("footprint", True),
             )
             if thing is not None
@@ -301,7 +309,7 @@ class FrameBrowser(_Widget):
         )
         self.stretch = w.ToggleButtons(options=list(STRETCHES), value=stretch)
         self.overlays = w.SelectMultiple(
-            options=available, value=tuple(available), description="overlays", rows=4
+            options=available, value=tuple(available), description="overlays", rows=5
         )
         self.label = w.HTML()
         self._out = w.Output()
@@ -321,6 +329,7 @@ class FrameBrowser(_Widget):
             trails=self.trails,
             prob=self.prob,
             tracks=self.tracks,
+            truth=self.truth,
             overlays=self.overlays.value,
         )
         self.label.value = f"<b>{frame_label(self.frames, i, scores=self.scores)}</b>"

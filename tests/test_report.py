@@ -99,6 +99,9 @@ def test_input_must_exist(tmp_path):
     assert _resolve_input(tmp_path) == str(tmp_path.resolve())
     with pytest.raises(MissingFileError, match=r"'no-such-entry'.*known entries"):
         _resolve_input("no-such-entry")
+    assert _resolve_input("simulate:cheops") == "simulate:cheops"
+    with pytest.raises(InputError, match=r"simulate:<preset> with <preset> one of \[.*'cheops'"):
+        _resolve_input("simulate:hubble")
 
 
 def test_cli_lists_parameters_and_rejects_bad_ones(tmp_path):

@@ -79,10 +79,19 @@ def test_frame_view_draws_overlays_of_the_right_frame(frames):
     tracks = pd.DataFrame({"frame": [12], "x0": [3.0], "y0": [12.0], "x1": [49.0], "y1": [13.0]})
     prob = xr.zeros_like(frames["flux"]).rename("trail_prob")
     prob[2, 10:12, :] = 0.9
-    view = frame_view(frames, 2, trails=trails, prob=prob, tracks=tracks)
+    truth = trails.assign(x0=[4.0, 6.0])
+    view = frame_view(frames, 2, trails=trails, prob=prob, tracks=tracks, truth=truth)
     labels = [layer.label for layer in view]
-    assert labels == ["", "outside footprint", "trail mask", "fitted trails", "predicted tracks"]
-    image, outside, mask, segs, track = view
+    assert labels == [
+        "",
+        "outside footprint",
+        "trail mask",
+        "fitted trails",
+        "predicted tracks",
+        "injected trails",
+    ]
+    image, outside, mask, segs, track, injected = view
+    assert injected.dframe()["x0"].tolist() == [4.0]
     assert np.nansum(mask.dimension_values(2)) == 2 * 50  # two rows of prob >= 0.5
     assert np.nansum(outside.dimension_values(2)) == 40 * 3
     assert segs.dframe()[["x0", "y1"]].values.tolist() == [[3.0, 10.5]]  # frame label 12 only
