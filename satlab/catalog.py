@@ -49,10 +49,17 @@ def _text(path: Path, **kwargs):
     return Path(path).read_text(**kwargs)
 
 
+def _tle(path: Path, **kwargs):
+    from .orbits import read_tle
+
+    return read_tle(path, **kwargs)
+
+
 DRIVERS: dict[str, Callable] = {
     "frames": _frames,
     "csv": _csv,
     "parquet": _parquet,
+    "tle": _tle,
     "text": _text,
 }
 
