@@ -37,6 +37,7 @@ _HEADER_ATTRS = {
     "NEXP": "nexp",
     "EXPTIME": "exptime_single",
     "TEXPTIME": "texptime",
+    "OBSERVER": "observer",  # satlab's Observer.to_attr() JSON (simulated archives)
 }
 
 
@@ -120,7 +121,11 @@ def scan_cheops(path: Path) -> FrameFile:
             )
         n, ny, nx = dims
         nbytes = n * ny * nx * abs(int(header["BITPIX"])) // 8
-        if cube.get_offsets()["data_start"] + nbytes > path.stat().st_size:
+        size = path.stat().st_size  # compressed (.fits.gz): cfitsio itself flags truncation
+        if (
+            not path.name.lower().endswith(".gz")
+            and cube.get_offsets()["data_start"] + nbytes > size
+        ):
             raise FileFormatError(
                 f"{path}: HDU {extname} is truncated: expected {nbytes} data bytes, the file "
                 f"has {path.stat().st_size} bytes in all"
@@ -197,6 +202,7 @@ def write_cheops_subarray(
     los_to_sun_angle=None,
     outside_value: float = 0.0,
     level: str = "COR",
+    observer: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a CHEOPS-layout SubArray file with the real extension and column names.
@@ -213,6 +219,9 @@ def write_cheops_subarray(
         Individual exposure [s] and number co-added on board; ``TEXPTIME`` is their product.
     outside_value : float
         Value outside the circular crop (real products use 0 or NaN).
+    observer : str, optional
+        ``satlab.orbits.Observer.to_attr()`` JSON, kept in header ``OBSERVER`` and
+        restored as ``attrs["observer"]`` by :func:`satlab.open_frames`.
     """
     from astropy.io import fits
     from astropy.time import Time
@@ -265,6 +274,8 @@ def write_cheops_subarray(
     for key, value in (("MAG_G", mag_g), ("MAG_CHPS", mag_chps)):
         if value is not None:
             h[key] = float(value)
+    if observer is not None:
+        h["OBSERVER"] = observer
     meta = fits.BinTableHDU.from_columns(cols, name=f"SCI_{level}_ImageMetadata")
     path = Path(path)
     fits.HDUList([primary, cube, meta]).writeto(path, overwrite=overwrite)
