@@ -215,10 +215,6 @@ def train_model(
         "max_seconds": max_seconds,
         "log": log,
     }
-    if spec.task == "segment":
-        # trail pixels are a few % of the sky: weigh them up to the sky's share
-        fit_opts["pos_weight"] = float((1 - train_frac.mean()) / train_frac.mean().clamp_min(1e-6))
-        fit_opts["pos_weight"] = min(fit_opts["pos_weight"], 10.0)
 
     def train_round(round_seed):
         tset = AugmentedSet(
