@@ -46,7 +46,6 @@ def fit(
     lr: float = 1e-3,
     l2: float = 1e-3,
     batch_size: int = 32,
-    pos_weight: float | None = None,
     samples_per_epoch: int | None = None,
     max_seconds: float | None = None,
     log=print,
@@ -73,8 +72,6 @@ def fit(
         Keras-style L2 factor of the layers a network lists in ``l2_parameters()``.
     batch_size : int
         Samples per step (seed 002: 32).
-    pos_weight : float, optional
-        Weight of positive targets in the loss (pixel masks are mostly sky).
     samples_per_epoch : int, optional
         Draw this many training samples (without replacement) per epoch instead of all
         of them: more frequent validation and early-stopping checks on a large set.
@@ -92,8 +89,7 @@ def fit(
     n = len(train_set) if samples_per_epoch is None else min(len(train_set), samples_per_epoch)
     sampler = RandomSampler(train_set, num_samples=n, generator=gen)
     loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler)
-    weight = None if pos_weight is None else torch.tensor(float(pos_weight))
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=weight)
+    loss_fn = nn.BCEWithLogitsLoss()
     opt = torch.optim.Adam(_param_groups(net, l2), lr=lr)
     vx, vy = val
     best, best_state, best_epoch, waited = np.inf, None, 0, 0
