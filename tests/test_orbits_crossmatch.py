@@ -285,6 +285,9 @@ def test_bad_inputs(population):
         bare = frames.drop_vars("roll")
         bare.attrs = {k: v for k, v in bare.attrs.items() if k != "pixel_scale"}
         crossmatch(t, bare, population)
+    lost = frames.assign_coords(ra=("frame", [np.nan]))
+    with pytest.raises(FrameError, match=r"ra/dec/roll are NaN for frame\(s\) \[0\]"):
+        crossmatch(t, lost, population)
     with pytest.raises(InputError, match="angle_tol_deg: expected a positive"):
         crossmatch(t, frames, population, angle_tol_deg=-1)
     with pytest.raises(InputError, match=r"catalogue: expected a satlab\.orbits\.Catalogue"):

@@ -59,8 +59,8 @@ def _quiet_iers(func, *args):
         out = func(*args)
     if caught:
         warnings.warn(
-            "times outside astropy's Earth-orientation (IERS) tables: positions may be off "
-            f"by arcseconds ({str(caught[0].message)[:120]})",
+            "times outside astropy's Earth-orientation (IERS) or leap-second tables: "
+            f"positions may be off by arcseconds ({str(caught[0].message)[:120]})",
             SatlabWarning,
             stacklevel=4,
         )

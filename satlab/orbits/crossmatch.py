@@ -379,6 +379,12 @@ def crossmatch(
     ny, nx = frames.sizes["y"], frames.sizes["x"]
     frame_of = trails["frame"].to_numpy(dtype=int)
     used = np.unique(frame_of)
+    unknown = used[~np.isfinite(np.stack([ra0[used], dec0[used], roll[used]])).all(axis=0)]
+    if len(unknown):
+        raise FrameError(
+            f"frames: ra/dec/roll are NaN for frame(s) {unknown[:5].tolist()} holding trails; "
+            "a pointing is needed to place the trails on the sky"
+        )
     t_mid = as_utc_times(frames["time"].values[used], name="frames.time")
 
     # one astropy call for every sample time of every frame
