@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sgp4
+import xarray as xr
 
 from satlab.errors import CatalogueError, InputError, SatlabWarning
 from satlab.orbits import NO_ELEMENTS, Observer, predict, read_tle, select_epochs
@@ -119,6 +120,8 @@ def test_time_inputs_are_equivalent():
         stamps.to_numpy(),
         stamps,
         list(stamps.to_pydatetime()),
+        xr.DataArray(stamps.to_numpy(), dims="frame"),  # frames["time"]
+        stamps.tz_localize("UTC").tz_convert("Europe/Zurich"),
     ]
     ref = predict(cat, variants[0], obs)
     for v in variants[1:]:

@@ -25,11 +25,15 @@ def as_utc_times(times, *, name: str = "times") -> np.ndarray:
 
     if hasattr(times, "scale") and hasattr(times, "utc"):  # astropy Time
         times = times.utc.to_datetime(leap_second_strict="silent")
-    try:
-        stamps = pd.to_datetime(np.atleast_1d(np.asarray(times, dtype=object)).ravel(), utc=True)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name}: expected UTC datetimes, got {times!r:.80}") from exc
-    out = stamps.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    arr = np.atleast_1d(np.asarray(times)).ravel()
+    if arr.dtype.kind == "M":  # naive datetime64 is UTC by satlab's convention
+        out = arr.astype("datetime64[ns]")
+    else:
+        try:
+            stamps = pd.to_datetime(arr.astype(object), utc=True)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{name}: expected UTC datetimes, got {times!r:.80}") from exc
+        out = stamps.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     if np.isnat(out).any():
         raise InputError(f"{name}: {int(np.isnat(out).sum())} time(s) are NaT; expected datetimes")
     return out
