@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -50,7 +51,8 @@ def _tune_malloc() -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _network(name: str, weights: str | None, device: str):
+def _network(name: str, weights: str | None, device: str, stamp):
+    """A loaded network; ``stamp`` (the file's mtime and size) renews it when retrained."""
     import torch
 
     from .models import load_model
@@ -69,7 +71,9 @@ def _setup(model, device, weights):
     dev = resolve_device(device)
     if dev.type == "cpu":
         _tune_malloc()
-    net = _network(spec.name, None if weights is None else str(weights), str(dev))
+    path = spec.weights_path if weights is None else Path(weights)
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else None
+    net = _network(spec.name, None if weights is None else str(weights), str(dev), stamp)
     return spec, dev, net
 
 

@@ -197,3 +197,14 @@ def test_bad_options(frames, weights):
         sd.classify(frames, weights=weights["trail-mobilenetv2"], device="tpu")
     with pytest.raises(ModelError, match="known models"):
         sd.classify(frames, model="yolo")
+
+
+def test_retrained_weights_in_the_same_file_are_reloaded(frames, tmp_path):
+    path = tmp_path / "w.safetensors"
+    torch.manual_seed(5)
+    save_weights(build_model("trail-cnn"), "trail-cnn", path)
+    first = sd.classify(frames, model="trail-cnn", weights=path).values
+    torch.manual_seed(6)
+    save_weights(build_model("trail-cnn"), "trail-cnn", path)
+    second = sd.classify(frames, model="trail-cnn", weights=path).values
+    assert not np.allclose(first, second)

@@ -1,0 +1,57 @@
+"""The shipped weights: present, small, described by their cards, and they find trails."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import satlab.detect as sd  # noqa: E402
+from satlab.errors import SatlabWarning  # noqa: E402
+from satlab.models import list_models, load_model, model_card  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sim():
+    """Bright trails and clean negatives: every shipped model must get these right."""
+    from satlab.simulate import simulate_frames
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SatlabWarning)
+        pos = simulate_frames("cheops", 6, seed=11, trail_fraction=1.0, mag_range=(4.0, 6.0))
+        neg = simulate_frames("cheops", 6, seed=12, trail_fraction=0.0)
+    return pos, neg
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_shipped_weights_load_and_are_small(name):
+    card = model_card(name)
+    assert card["status"] == "trained"
+    net = load_model(name)
+    assert not net.training
+    assert card["weights_bytes"] < 5e6
+    assert card["seed"] == 2026 and card["command"].startswith(f"satlab train {name}")
+    assert card["wall_time_s"] > 0 and card["rounds"][0]["history"]
+    metrics = card["test_metrics"]
+    if card["task"] == "segment":
+        assert 0 < metrics["tpr_at_fpr"] <= 1 and 0 < metrics["precision_at_recall"] <= 1
+    else:
+        assert metrics["roc_auc"] > 0.9
+
+
+@pytest.mark.parametrize("model", ["trail-mobilenetv2", "trail-cnn"])
+def test_classifiers_find_bright_trails(sim, model):
+    pos, neg = sim
+    assert (sd.classify(pos, model=model) >= 0.8).all()
+    assert (sd.classify(neg, model=model) < 0.8).all()
+
+
+def test_unet_masks_bright_trails(sim):
+    pos, neg = sim
+    prob = sd.segment(pos).values
+    truth = pos["trail_mask"].values
+    hit = prob >= 0.5
+    iou = (hit & truth).sum() / (hit | truth).sum()
+    assert iou > 0.5
+    assert np.nanmean(sd.segment(neg).values >= 0.5) < 1e-3
