@@ -56,7 +56,8 @@ def frames_and_trails(cat, observer, n, seed):
         dt = 60.0 / rate
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SatlabWarning)
-            tr = predict(cat.select(nid), T_MID + pd.to_timedelta([-dt, dt], unit="s"), observer)
+            times = T_MID + pd.to_timedelta([-dt, dt], unit="s")
+            tr = predict(cat.select(nid), times, observer, light_time=True)
         x, y = frame_wcs(frames, i).world_to_pixel_values(tr["ra"].values[0], tr["dec"].values[0])
         rows.append({"frame": i, "x0": x[0], "y0": y[0], "x1": x[1], "y1": y[1], "width_px": 2.5})
     return frames, pd.DataFrame(rows), sub["norad_id"].values

@@ -49,6 +49,7 @@ def archive(tmp_path_factory):
             cat.select(int(target["norad_id"])),
             T_MID + pd.to_timedelta([-dt, dt], unit="s"),
             observer,
+            light_time=True,
         )
     x, y = frame_wcs(frames, 0).world_to_pixel_values(track["ra"].values[0], track["dec"].values[0])
     pd.DataFrame(

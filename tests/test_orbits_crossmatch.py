@@ -34,10 +34,10 @@ def deep_population():
     return synthetic_catalogue(1500, T_MID, seed=8, deep_fraction=None)
 
 
-def quiet_predict(cat, times, observer):
+def quiet_predict(cat, times, observer, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SatlabWarning)  # decayed draws are NaN, skipped
-        return predict(cat, times, observer)
+        return predict(cat, times, observer, **kwargs)
 
 
 def make_frames(pointings, times, observer, *, roll=33.0, exptime=60.0):
@@ -55,12 +55,13 @@ def make_frames(pointings, times, observer, *, roll=33.0, exptime=60.0):
 
 
 def trail_through_frame(cat, norad_id, frames, i, observer, *, half_len_px=60.0):
-    """Endpoints of the object's predicted track in frame ``i``, centred on mid-exposure."""
+    """Endpoints of the object's track in frame ``i``, centred on mid-exposure."""
     t = pd.Timestamp(frames["time"].values[i])
     one = cat.select(norad_id)
     rate = float(quiet_predict(one, [t], observer)["rate_arcsec_s"].values[0, 0])
     dt = half_len_px * SCALE / rate
-    track = quiet_predict(one, t + pd.to_timedelta([-dt, dt], unit="s"), observer)
+    # astrometric positions, as a star-fitted WCS sees them (crossmatch's default)
+    track = quiet_predict(one, t + pd.to_timedelta([-dt, dt], unit="s"), observer, light_time=True)
     x, y = frame_wcs(frames, i).world_to_pixel_values(track["ra"].values[0], track["dec"].values[0])
     return {"frame": i, "x0": x[0], "y0": y[0], "x1": x[1], "y1": y[1], "width_px": 2.5}
 
