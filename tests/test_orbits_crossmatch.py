@@ -40,14 +40,14 @@ def quiet_predict(cat, times, observer, **kwargs):
         return predict(cat, times, observer, **kwargs)
 
 
-def make_frames(pointings, times, observer, *, roll=33.0, exptime=60.0):
+def make_frames(pointings, times, observer, *, roll=33.0, exptime=60.0, parity=-1):
     ra, dec = np.asarray(pointings, float).T
     n = len(ra)
     frames = as_frames(
         np.zeros((n, *SHAPE), np.float32),
         time=pd.DatetimeIndex(times),
         exptime=exptime,
-        attrs={"pixel_scale": SCALE, "parity": -1, "observer": observer.to_attr()},
+        attrs={"pixel_scale": SCALE, "parity": parity, "observer": observer.to_attr()},
     )
     return frames.assign_coords(
         ra=("frame", ra), dec=("frame", dec), roll=("frame", np.resize(roll, n))
@@ -124,12 +124,14 @@ def test_prefilter_never_drops_an_object_in_the_field(request, mix, observer):
     assert np.mean(kept_fraction) < 0.05  # and it is a real cut, not a pass-through
 
 
-@pytest.mark.parametrize("observer", [CHEOPS, GROUND], ids=["spacecraft", "ground"])
-def test_identifies_trails_placed_on_predicted_tracks(population, observer):
+@pytest.mark.parametrize(
+    ("observer", "parity"), [(CHEOPS, -1), (GROUND, 1)], ids=["spacecraft", "ground-flipped"]
+)
+def test_identifies_trails_placed_on_predicted_tracks(population, observer, parity):
     targets = visible_targets(population, observer, 6, seed=11, max_range_km=20000)
     pointings = np.stack([targets["ra"].values + 0.01, targets["dec"].values - 0.01], -1)
     frames = make_frames(
-        pointings, [T_MID] * 6, observer, roll=[0.0, 33.0, 90.0, 181.0, 270.0, 359.0]
+        pointings, [T_MID] * 6, observer, roll=[0.0, 33.0, 90.0, 181.0, 270.0, 359.0], parity=parity
     )
     trails = pd.DataFrame(
         [
