@@ -123,3 +123,31 @@ def video(preset, n, seed, n_objects, dense, out, overwrite):
     ds = simulate_video(preset, n, seed=seed, n_objects=n_objects, dense=dense)
     for path in _write_frames(ds, out, overwrite):
         click.echo(path)
+
+
+@simulate.command()
+@click.option("--seed", type=int, required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory.")
+@click.option("--start", default="2020-03", show_default=True, help="First month (YYYY-MM).")
+@click.option("--end", default="2025-06", show_default=True, help="Last month (YYYY-MM).")
+@click.option("--frames-per-visit", type=int, default=4, show_default=True)
+@click.option("--objects", "n_objects", type=int, default=300, show_default=True)
+@click.option("--crossing-fraction", type=float, default=0.7, show_default=True)
+@click.option("--overwrite", is_flag=True)
+def archive(seed, out, start, end, frames_per_visit, n_objects, crossing_fraction, overwrite):
+    """A CHEOPS-like archive whose trails come from a synthetic TLE population (SGP4)."""
+    from .archive import make_archive
+
+    result = make_archive(
+        out,
+        seed=seed,
+        start=start,
+        end=end,
+        frames_per_visit=frames_per_visit,
+        n_objects=n_objects,
+        crossing_fraction=crossing_fraction,
+        overwrite=overwrite,
+    )
+    for key in ("frames", "tle", "satcat", "truth", "meta"):
+        click.echo(f"{key}: {result[key]}")
+    click.echo(f"{result['n_frames']} frames, {result['n_trails']} trails")

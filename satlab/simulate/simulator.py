@@ -358,9 +358,13 @@ def _footprint(preset: Preset, shape):
 
 
 def _make_frame(preset: Preset, opts: _Options, seed: int, index: int, visit: dict):
-    """Frame ``index`` of run ``seed``: (ADU image, mask, truth rows, frame info)."""
+    """Frame ``index`` of run ``seed``: (ADU image, mask, truth rows, frame info).
+
+    ``visit`` holds the pointing (``ra``, ``dec``, ``roll0``); the sample archive also
+    fixes ``exptime``, ``roll``, ``target_mag`` and ``trails`` (objects from SGP4) there.
+    """
     rng = np.random.default_rng([seed, index])
-    exptime = float(rng.choice(preset.exptimes))
+    exptime = float(visit.get("exptime", rng.choice(preset.exptimes)))
     det = preset.detector_for(exptime)
     composite = isinstance(opts.scene, _LoadedComposite)
     if composite:
@@ -376,7 +380,7 @@ def _make_frame(preset: Preset, opts: _Options, seed: int, index: int, visit: di
         valid = _footprint(preset, shape)
     cadence = max(preset.exptimes)
     t_mid = (index + 0.5) * cadence
-    roll = (visit["roll0"] + preset.roll_rate * t_mid) % 360.0
+    roll = visit.get("roll", (visit["roll0"] + preset.roll_rate * t_mid) % 360.0)
     psf = _psf_for(preset, rng)
     scale = preset.pixel_scale
     tel = preset.telescope
@@ -387,17 +391,21 @@ def _make_frame(preset: Preset, opts: _Options, seed: int, index: int, visit: di
         stars = opts.scene.draw(rng, shape, scale, ra=visit["ra"], dec=visit["dec"], roll=roll)
     if preset.target_mag is not None and not composite:
         c = np.array([(shape[1] - 1) / 2, (shape[0] - 1) / 2]) + rng.normal(0, 1.0, 2)
-        tmag = rng.uniform(*preset.target_mag)
+        tmag = visit.get("target_mag", rng.uniform(*preset.target_mag))
         stars = Stars(np.array([c[0]]), np.array([c[1]]), np.array([tmag])).concat(stars)
     plan = _Plan(shape=shape, exptime=exptime, sky_photons=sky, psf=psf, stars=stars)
 
     kind = ""
     has_trail = rng.random() < opts.trail_fraction
+    if "trails" in visit:
+        has_trail = bool(visit["trails"])
     if not has_trail and rng.random() < opts.hard_negative_fraction:
         kind = str(opts.negative_kinds[rng.integers(len(opts.negative_kinds))])
         apply_negative(kind, plan, rng, preset)
     trails = []
-    if has_trail:
+    if "trails" in visit:
+        trails = [dict(tr) for tr in visit["trails"]]
+    elif has_trail:
         for _ in range(int(rng.integers(1, opts.max_trails + 1))):
             trails.append(_draw_trail(preset, opts, rng, shape, exptime, preset.circular))
 
