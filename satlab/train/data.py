@@ -132,7 +132,7 @@ def simulated_set(
     out["valid"] = parts[0]["valid"]
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # concurrent runs
         np.savez(tmp, **out)
         tmp.replace(path)
     out["params"] = params
