@@ -1,7 +1,8 @@
 """Crossmatch speed: one trail against a 30,000-object catalogue (target < 0.2 s), a batch
-of trails, and the bundled sample archive when it exists.
+of trails, and (``--archive DIR``) identification and timing on a simulated archive.
 
-Run by hand (not a test): ``nice -n 10 python benchmarks/crossmatch.py [--objects 30000]``.
+Run by hand (not a test): ``nice -n 10 python benchmarks/crossmatch.py [--objects 30000]``
+or ``nice -n 10 python benchmarks/crossmatch.py --archive data_catalog/cheops-archive``.
 The catalogue is synthetic (real element-set shapes from sgp4's verification file with
 new nodes, perigees and phases, see :func:`satlab.orbits.synthetic.synthetic_catalogue`);
 trails are placed on predicted tracks seen from a CHEOPS-like observer, so the benchmark
@@ -63,6 +64,56 @@ def frames_and_trails(cat, observer, n, seed):
     return frames, pd.DataFrame(rows), sub["norad_id"].values
 
 
+def archive_run(directory):
+    """Crossmatch the truth-table trails of a ``satlab simulate archive`` directory."""
+    from pathlib import Path
+
+    from satlab import open_frames
+    from satlab.orbits import read_tle
+
+    d = Path(directory)
+    frames = open_frames(str(d / "CH_PR*_SCI_COR_SubArray_V*.fits*"))
+    truth = pd.read_csv(d / "truth.csv")
+    t0 = time.perf_counter()
+    cat = read_tle(d / "population.3le", satcat=d / "satcat.csv")
+    read_s = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = crossmatch(truth, frames, cat)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    best = res[res["best"]].set_index("trail")["norad_id"]
+    got = truth.index.map(best.to_dict()).to_numpy(dtype=float)
+    right = got == truth["norad_id"].to_numpy(dtype=float)
+    wrong = np.isfinite(got) & ~right
+    inside = (
+        truth[["x0", "x1"]].ge(0).all(axis=1)
+        & truth[["y0", "y1"]].ge(0).all(axis=1)
+        & (truth[["x0", "x1"]].max(axis=1) <= frames.sizes["x"] - 1)
+        & (truth[["y0", "y1"]].max(axis=1) <= frames.sizes["y"] - 1)
+    ).to_numpy()
+    matches = res[res["best"]]["match"].value_counts().to_dict()
+    return {
+        "archive": str(d),
+        "frames": int(frames.sizes["frame"]),
+        "trails": len(truth),
+        "element_sets": len(cat),
+        "objects": int(cat.table["norad_id"].nunique()),
+        "read_tle_s": round(read_s, 3),
+        "crossmatch_s": round(wall, 3),
+        "crossmatch_cpu_s": round(cpu, 3),
+        "right_fraction": round(float(right.mean()), 4),
+        "wrong_fraction": round(float(wrong.mean()), 4),
+        "unidentified_fraction": round(float((~np.isfinite(got)).mean()), 4),
+        "fully_inside_trails": int(inside.sum()),
+        "right_fraction_fully_inside": round(float(right[inside].mean()), 4)
+        if inside.any()
+        else None,
+        "wrong_fraction_fully_inside": round(float(wrong[inside].mean()), 4)
+        if inside.any()
+        else None,
+        "best_match_kinds": matches,
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--objects", type=int, default=30000)
@@ -74,7 +125,11 @@ def main():
         default=0.15,
         help="share of deep-space objects; a negative value draws sgp4's templates uniformly",
     )
+    parser.add_argument("--archive", help="a `satlab simulate archive` directory to measure")
     args = parser.parse_args()
+    if args.archive:
+        print(json.dumps(archive_run(args.archive), indent=2, default=str))
+        return
 
     t0 = time.perf_counter()
     deep = None if args.deep_fraction < 0 else args.deep_fraction

@@ -1,5 +1,6 @@
 """satlab.orbits.crossmatch: the seed 001 identification on synthetic frames and trails."""
 
+import io
 import warnings
 
 import numpy as np
@@ -10,7 +11,15 @@ import xarray as xr
 from satlab.errors import FrameError, InputError, SatlabWarning
 from satlab.frames import as_frames
 from satlab.io.wcs import frame_wcs
-from satlab.orbits import Observer, crossmatch, predict, prefilter, read_tle, select_epochs
+from satlab.orbits import (
+    Observer,
+    crossmatch,
+    predict,
+    prefilter,
+    read_satcat,
+    read_tle,
+    select_epochs,
+)
 from satlab.orbits._astro import teme_to_gcrs_matrices
 from satlab.orbits.synthetic import synthetic_catalogue
 
@@ -275,6 +284,15 @@ def test_history_catalogue_and_window(population):
     assert "no element set within +-48 h" in messages and "none of the 1 trail" in messages
     assert res["match"].tolist() == ["none"]
     assert res.attrs["objects_without_elements"] == 1
+    # an object the SATCAT says had decayed by then is not missing anything
+    decayed = old.satcat(
+        pd.DataFrame({"NORAD_CAT_ID": [norad], "DECAY_DATE": ["2006-05-25"]}).pipe(
+            lambda d: read_satcat(io.StringIO(d.to_csv(index=False)))
+        )
+    )
+    with pytest.warns(SatlabWarning, match="none of the 1 trail") as caught:
+        res = crossmatch(pd.DataFrame([trail]), frames, decayed)
+    assert len(caught) == 1 and res.attrs["objects_without_elements"] == 0
 
 
 def test_bad_inputs(population):

@@ -231,6 +231,25 @@ def _far_root(b, oo, radius):
     return np.where(np.isfinite(s2), s2, -1.0)
 
 
+def _in_orbit(catalogue: Catalogue, epochs) -> np.ndarray:
+    """(object, time) mask: launched and not decayed, where the SATCAT says so."""
+    t = epochs["time"].to_numpy()
+    ids = epochs["norad_id"].to_numpy()
+    table = catalogue.table
+    ok = np.ones((len(ids), len(t)), dtype=bool)
+    for col, after in (("launch_date", True), ("decay_date", False)):
+        if col not in table:
+            continue
+        per_object = table.drop_duplicates("norad_id").set_index("norad_id")[col]
+        dates = pd.to_datetime(per_object.reindex(ids)).to_numpy(dtype="datetime64[ns]")
+        known = ~np.isnat(dates)
+        if after:
+            ok &= ~known[:, None] | (t[None, :] >= dates[:, None])
+        else:
+            ok &= ~known[:, None] | (t[None, :] < dates[:, None])
+    return ok
+
+
 # --- inputs -----------------------------------------------------------------------------
 
 
@@ -404,7 +423,7 @@ def crossmatch(
     epochs = select_epochs(catalogue, t_mid, window_h=window_h)
     row_of = epochs["row"].to_numpy()
     age_of = epochs["epoch_age_h"].to_numpy()
-    no_elements = int((row_of < 0).any(axis=1).sum())
+    no_elements = int((_in_orbit(catalogue, epochs) & (row_of < 0)).any(axis=1).sum())
 
     # trail geometry on the sky
     cd = orientation_to_cd(roll[frame_of], scale, parity)
@@ -463,7 +482,7 @@ def crossmatch(
                 )
             )
     out = _result(records, params, None, trails=len(trails))
-    out.attrs["objects_without_elements"] = no_elements
+    out.attrs["objects_without_elements"] = no_elements  # in orbit but without elements
     out.attrs["candidates_after_prefilter"] = n_candidates
     if no_elements:
         warnings.warn(
