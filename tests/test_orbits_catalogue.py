@@ -126,7 +126,15 @@ def test_file_roundtrip_and_repr(tmp_path, ver_valid):
         (f"{ISS1[:60]}\n{ISS2}\n", "line 1 has 60 characters, expected 69"),
         (f"{ISS1[:-1]}8\n{ISS2}\n", "line 1 checksum is 8, the line tallies to 7"),
         (f"{ISS1}\n{with_checksum(ISS2.replace('25544', '25545'))}\n", "catalogue numbers"),
-        (f"{with_checksum(ISS1.replace('.51782528', ',51782528'))}\n{ISS2}\n", "column layout"),
+        (f"{with_checksum(ISS1.replace('.51782528', ',51782528'))}\n{ISS2}\n", "field 'epoch'"),
+        # stray characters that the compiled parser would silently stop reading at
+        (
+            f"{ISS1}\n{with_checksum(ISS2.replace('15.72125391', '15.7212X391'))}\n",
+            r"line 2 field 'mean motion' \(columns 53-63\) is '15.7212X391'",
+        ),
+        (f"{with_checksum(ISS1.replace('-11606-4', '-1160X-4'))}\n{ISS2}\n", "field 'BSTAR'"),
+        (f"{ISS1}\n{with_checksum(ISS2.replace(' 51.6416', ' 5O.6416'))}\n", "'inclination'"),
+        (f"{ISS1}\n{with_checksum(ISS2.replace('0006703 ', '0006703x'))}\n", "spacing"),
         ("0 ISS\n", "not followed by a TLE"),
     ],
 )

@@ -65,24 +65,68 @@ def _read_source(path_or_text) -> tuple[str, str]:
 
 # --- TLE / 3LE --------------------------------------------------------------------------
 
-# Punctuation columns of the punch-card format, as sgp4.io checks them. satlab checks them
-# here itself because sgp4.io.twoline2rv also runs the pure-Python initialiser, ~50x
-# slower than the compiled Satrec.twoline2rv used to parse.
-_LINE1_MARKS = {8: " ", 23: ".", 32: " ", 34: ".", 43: " ", 52: " ", 61: " ", 63: " "}
-_LINE2_MARKS = {7: " ", 11: ".", 16: " ", 20: ".", 25: " ", 33: " ", 37: ".", 42: " ", 46: "."}
+# The punch-card layout, field by field: (name, first column, end column, pattern), 0-based.
+# satlab checks it itself because the compiled Satrec.twoline2rv stops reading a number at
+# the first stray character without complaint ("15.7212X391" becomes 15.7212), and
+# sgp4.io's checked reader also runs the pure-Python initialiser, ~50x slower.
+_FLOAT_3_4 = r"[ 0-9]{3}\.[0-9 ]{4}"
+_EXP = r"[ +-][0-9 ]{5}[+-][0-9]"
+_FIELDS = {
+    1: (
+        ("catalogue number", 2, 7, r"[0-9A-Z ][0-9 ]{3}[0-9]"),
+        ("classification", 7, 8, r"[A-Z ]"),
+        ("international designator", 9, 17, r"[ -~]{8}"),
+        ("epoch", 18, 32, r"[0-9 ]{5}\.[0-9 ]{8}"),
+        ("first derivative of the mean motion", 33, 43, r"[ +-]\.[0-9 ]{8}"),
+        ("second derivative of the mean motion", 44, 52, _EXP),
+        ("BSTAR", 53, 61, _EXP),
+        ("ephemeris type", 62, 63, r"[0-9 ]"),
+        ("element set number", 64, 68, r"[0-9 ]{4}"),
+    ),
+    2: (
+        ("catalogue number", 2, 7, r"[0-9A-Z ][0-9 ]{3}[0-9]"),
+        ("inclination", 8, 16, _FLOAT_3_4),
+        ("right ascension of the node", 17, 25, _FLOAT_3_4),
+        ("eccentricity", 26, 33, r"[0-9 ]{7}"),
+        ("argument of perigee", 34, 42, _FLOAT_3_4),
+        ("mean anomaly", 43, 51, _FLOAT_3_4),
+        ("mean motion", 52, 63, r"[ 0-9]{2}\.[0-9 ]{8}"),
+        ("revolution number", 63, 68, r"[0-9 ]{5}"),
+    ),
+}
+
+
+def _line_pattern(number: int):
+    """One regex for columns 1-68 of a line: the fields, single spaces between them."""
+    import re
+
+    out, col = [str(number)], 1
+    for _, start, end, pattern in _FIELDS[number]:
+        out.append(" " * (start - col) + f"(?:{pattern})")
+        col = end
+    return re.compile("".join(out) + " " * (68 - col))
+
+
+_LINE_RE = {n: _line_pattern(n) for n in (1, 2)}
 
 
 def _line_problem(line: str, number: int, checksum: bool) -> str | None:
+    import re
+
     from sgp4.io import compute_checksum
 
-    marks = _LINE1_MARKS if number == 1 else _LINE2_MARKS
     if len(line) < 69:
         return f"line {number} has {len(line)} characters, expected 69"
     if not line.isascii():
         return f"line {number} contains non-ASCII characters"
-    bad = [c + 1 for c, ch in marks.items() if line[c] != ch]
-    if bad:
-        return f"line {number} does not follow the TLE column layout (columns {bad})"
+    if not _LINE_RE[number].fullmatch(line[:68]):
+        for name, start, end, pattern in _FIELDS[number]:
+            if not re.fullmatch(pattern, line[start:end]):
+                return (
+                    f"line {number} field '{name}' (columns {start + 1}-{end}) is "
+                    f"{line[start:end]!r}, not in the TLE format"
+                )
+        return f"line {number} does not follow the TLE column layout (spacing)"
     if checksum:
         if not line[68].isdigit():
             return f"line {number} has no checksum digit in column 69"
