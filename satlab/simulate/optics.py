@@ -19,6 +19,7 @@ Kernels are computed once per telescope and cached; the hot loops only convolve.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -323,6 +324,7 @@ def psf_from_image(image, *, size: int = 25, threshold_sigma: float = 20.0, max_
     from astropy.table import Table
     from photutils.detection import find_peaks
     from photutils.psf import EPSFBuilder, extract_stars
+    from photutils.utils.exceptions import NoDetectionsWarning
 
     from ..frames import as_frames
 
@@ -331,7 +333,10 @@ def psf_from_image(image, *, size: int = 25, threshold_sigma: float = 20.0, max_
     finite = np.isfinite(data)
     _, median, std = sigma_clipped_stats(data[finite])
     clean = np.where(finite, data - median, 0.0)
-    peaks = find_peaks(clean, threshold_sigma * std, box_size=size, border_width=size // 2 + 1)
+    with warnings.catch_warnings():
+        # "no peaks" becomes satlab's InputError below
+        warnings.simplefilter("ignore", NoDetectionsWarning)
+        peaks = find_peaks(clean, threshold_sigma * std, box_size=size, border_width=size // 2 + 1)
     if peaks is None or len(peaks) < 3:
         raise InputError(
             f"image: found {0 if peaks is None else len(peaks)} star(s) above "
