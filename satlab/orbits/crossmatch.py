@@ -1,15 +1,16 @@
 """Name the catalogued objects that made detected trails (seed 001, section 3.2).
 
-For each frame the catalogue is first cut with a coarse geometric prefilter (an object
-can only appear in the field if its orbital plane passes through the field's cone of
-sight within its perigee-apogee shell); the survivors are propagated with SGP4 across the
-exposure, and for every (trail, candidate) pair the time of closest approach to the
-trail is refined. A candidate is a *strict* match when its track passes within
-``radius_arcsec`` of the trail and its motion is within ``angle_tol_deg`` of the trail's
-direction; trails whose geometry is unreliable keep their best candidate within
-``relaxed_radius_arcsec`` as *relaxed*. A chi-squared residual (CSR) of the trail's
-points about the predicted track then feeds an IQR outlier cut (Q3 + 1.5 IQR) over all
-associations.
+For each frame the catalogue is first cut with a coarse prefilter: an object can only
+appear in the field if its orbital plane crosses the field's cone of sight within its
+perigee-apogee shell (numpy over the whole catalogue), and if its SGP4 state at
+mid-exposure, moved in straight lines, comes near the cone (one SGP4 call for the few per
+cent left). The survivors are propagated with SGP4 across the exposure, and for every
+(trail, candidate) pair the time of closest approach to the trail is refined. A
+candidate is a *strict* match when its track passes within ``radius_arcsec`` of the
+trail and its motion is within ``angle_tol_deg`` of the trail's direction; trails whose
+geometry is unreliable keep their best candidate within ``relaxed_radius_arcsec`` as
+*relaxed*. A chi-squared residual (CSR) of the trail's points about the predicted track
+then feeds an IQR outlier cut (Q3 + 1.5 IQR) over all associations.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..errors import FrameError, InputError, SatlabWarning
 from ..frames import as_frames
 from ..io.wcs import orientation_to_cd, tan_pixel_to_world
 from ._astro import C_KM_S, as_utc_times, jd_pair, sun_gcrs_km, teme_to_gcrs_matrices
+from .catalogue import EARTH_RADIUS_KM as WGS72_RADIUS_KM
 from .catalogue import Catalogue
 from .observer import Observer
 from .predict import ARCSEC_PER_RAD, apparent, propagate_rows, select_epochs
@@ -105,8 +107,8 @@ def _elements(catalogue: Catalogue) -> dict:
         "nodeo": np.array([s.nodeo for s in sats], dtype=float),
         "nodedot": np.array([s.nodedot for s in sats], dtype=float),  # rad/min
         "jd_epoch": np.array([s.jdsatepoch + s.jdsatepochF for s in sats], dtype=float),
-        "r_apogee": np.array([s.alta + 1.0 for s in sats], dtype=float) * 6378.135,
-        "r_perigee": np.array([s.altp + 1.0 for s in sats], dtype=float) * 6378.135,
+        "r_apogee": np.array([s.alta + 1.0 for s in sats], dtype=float) * WGS72_RADIUS_KM,
+        "r_perigee": np.array([s.altp + 1.0 for s in sats], dtype=float) * WGS72_RADIUS_KM,
         "deep": np.array([2 * np.pi / s.no_kozai >= 225.0 for s in sats], dtype=bool),
     }
     catalogue._plane_cache = out
