@@ -236,6 +236,7 @@ class PSF:
     beta: float = 2.5
     image: np.ndarray | None = None
     oversampling: int = 1
+    pixel_integrated: bool = True
 
     @classmethod
     def gaussian(cls, fwhm: float) -> PSF:
@@ -250,8 +251,11 @@ class PSF:
         return cls("moffat", _positive(fwhm, "fwhm"), beta=float(beta))
 
     @classmethod
-    def from_image(cls, image, *, oversampling: int = 1) -> PSF:
+    def from_image(cls, image, *, oversampling: int = 1, pixel_integrated: bool = True) -> PSF:
         """A PSF image (any normalisation), centred in its array, ``oversampling`` samples/px.
+
+        ``pixel_integrated=False`` for a point-sampled PSF (such as a simulator's kernel
+        applied to pixel-exact streaks): the model then integrates it over the pixel.
 
         ``fwhm`` is the full width at half maximum of its line-spread profile (the image
         summed along one axis; for a donut the outermost half-maximum crossings).
@@ -269,7 +273,13 @@ class PSF:
         lsf = img.sum(axis=0)
         above = np.nonzero(lsf >= lsf.max() / 2.0)[0]
         fwhm = (above[-1] - above[0] + 1) / int(oversampling)
-        return cls("image", float(fwhm), image=img, oversampling=int(oversampling))
+        return cls(
+            "image",
+            float(fwhm),
+            image=img,
+            oversampling=int(oversampling),
+            pixel_integrated=bool(pixel_integrated),
+        )
 
     def _alpha(self, scale: float) -> float:
         return scale * self.fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / self.beta) - 1.0))
@@ -291,7 +301,8 @@ class PSF:
             with np.errstate(invalid="ignore", over="ignore"):
                 out = 2.0 * z**nu * kv(nu, 2.0 * z) / gamma(nu)
             return np.where(z > 0, np.nan_to_num(out, nan=0.0), 1.0) * pixel
-        return self._image_otf(fy, fx, scale)
+        otf = self._image_otf(fy, fx, scale)
+        return otf if self.pixel_integrated else otf * pixel
 
     def _image_otf(self, fy, fx, scale):
         # The transfer function of the pixel samples, by a direct (separable) Fourier sum
@@ -528,6 +539,34 @@ def _cutout(image, good, a, b, psf: PSF) -> _Cutout:
     return _Cutout(data, sub_good.copy(), xlo, ylo, model, dist)
 
 
+def _sky_and_stars(cut: _Cutout, unit: np.ndarray, *, fwhm, clip_sigma, gain):
+    """Background level and noise [ADU] from pixels away from the trail, and the pixels
+    to use: stars (compact sources above ``clip_sigma``) masked with half a PSF margin,
+    on the trail too. Returns ``(bkg, std, use)`` or the reason there is none."""
+    from scipy import ndimage
+
+    use = cut.good.copy()
+    away = use & (cut.dist > 2.0 * fwhm + 2.0)
+    sky = cut.data[away] if away.sum() >= 20 else cut.data[use]
+    if sky.size < 10:
+        return "fewer than 10 usable pixels around the trail"
+    bkg, std = _sigma_clipped(sky)
+    if not std > 0:
+        return "no noise in the background: constant or empty cutout"
+    grow = max(1, round(fwhm / 2.0))
+    use &= ~ndimage.binary_dilation(away & (cut.data > bkg + clip_sigma * std), iterations=grow)
+    # on the trail, any least-squares start would follow a star: take the median flux
+    # density along the trail core and mask what stands far above it; a floor of 20 % of
+    # the trail keeps a bright trail's own pixels (the median is only a start)
+    core = use & (unit > 0.5 * unit.max())
+    if core.sum() >= 5:
+        lam_med = float(np.median((cut.data[core] - bkg) / unit[core]))
+        excess = cut.data - bkg - lam_med * unit
+        floor = np.hypot(_noise(cut, lam_med * unit, std, gain), 0.2 * lam_med * unit)
+        use &= ~ndimage.binary_dilation(use & (excess > clip_sigma * floor), iterations=grow)
+    return bkg, std, use
+
+
 # --- fitting one trail ----------------------------------------------------------------
 
 _FREE = ("rho_c", "theta", "t0", "t1", "scale", "lam", "b0", "bx", "by")
@@ -578,12 +617,16 @@ def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool):
         cols = [lam * der[1:].T, der[0][:, None], np.ones((d.size, 1)), gx[:, None], gy[:, None]]
         return -(np.hstack(cols) * w[:, None])[:, free]
 
-    lo = np.array([-np.inf, -np.inf, -np.inf, -np.inf, 0.25, -np.inf, -np.inf, -np.inf, -np.inf])
-    hi = np.array([np.inf, np.inf, np.inf, np.inf, 4.0, np.inf, np.inf, np.inf, np.inf])
+    lo = np.array([-np.inf, -np.inf, -np.inf, -np.inf, 0.5, -np.inf, -np.inf, -np.inf, -np.inf])
+    hi = np.array([np.inf, np.inf, np.inf, np.inf, 2.0, np.inf, np.inf, np.inf, np.inf])
     # keep the ends on their own side of the initial midpoint, the line near its start
     tm = (p0[2] + p0[3]) / 2.0
-    lo[0], hi[0] = p0[0] - 3.0 * cut.model.psf.fwhm - 5.0, p0[0] + 3.0 * cut.model.psf.fwhm + 5.0
-    lo[1], hi[1] = p0[1] - 0.35, p0[1] + 0.35
+    # a detector's line is good to a few px: wider bounds let a faint trail's fit wander
+    # off to a star or a background structure
+    shift = 0.5 * cut.model.psf.fwhm + 3.0
+    lo[0], hi[0] = p0[0] - shift, p0[0] + shift
+    turn = max(math.radians(2.0), math.atan2(2.0 * shift, max(p0[3] - p0[2], 1.0)))
+    lo[1], hi[1] = p0[1] - turn, p0[1] + turn
     hi[2], lo[3] = tm - 0.5, tm + 0.5
     x0 = np.clip(p[free], lo[free] + 1e-9, hi[free] - 1e-9)
     # the solver's SVDs are of (n_pix x 9) matrices: BLAS threads only fight over them
@@ -676,33 +719,15 @@ def fit_trail(
     t1 = cb[0] * ux + cb[1] * uy
     t0, t1 = _extend_open_ends(m, rho_c, theta, t0, t1, open_end)
 
-    # background and noise from pixels away from the trail; bright compact sources
-    # there (stars) are masked with a margin of half a PSF
-    use = cut.good.copy()
-    away = use & (cut.dist > 2.0 * fwhm + 2.0)
-    sky = cut.data[away] if away.sum() >= 20 else cut.data[use]
-    if sky.size < 10:
-        return _failed(open_end, "fewer than 10 usable pixels around the trail")
-    bkg, std = _sigma_clipped(sky)
-    if not std > 0:
-        return _failed(open_end, "no noise in the background: constant or empty cutout")
-    stars = away & (cut.data > bkg + clip_sigma * std)
-    grow = max(1, round(fwhm / 2.0))
-    use &= ~ndimage.binary_dilation(stars, iterations=grow)
+    unit = m.unit(rho_c, theta, t0, t1, 1.0)
+    sky = _sky_and_stars(cut, unit, fwhm=fwhm, clip_sigma=clip_sigma, gain=gain)
+    if isinstance(sky, str):
+        return _failed(open_end, sky)
+    _, std, use = sky
     n_free_ends = 2 - sum(open_end)
     free = np.array([True, True, not open_end[0], not open_end[1], True, True, True, True, True])
     if use.sum() <= free.sum() + 5:
         return _failed(open_end, "too few usable pixels around the trail")
-
-    # a star on the trail would drag any least-squares start: take the median flux
-    # density along the trail core first and mask what stands far above it
-    unit = m.unit(rho_c, theta, t0, t1, 1.0)
-    core = use & (unit > 0.5 * unit.max())
-    if core.sum() >= 5:
-        lam_med = float(np.median((cut.data[core] - bkg) / unit[core]))
-        excess = cut.data - bkg - lam_med * unit
-        high = use & (excess > clip_sigma * _noise(cut, lam_med * unit, std, gain))
-        use &= ~ndimage.binary_dilation(high, iterations=grow)
 
     # linear start for flux density and background given the initial geometry
     ny, nx = cut.data.shape
@@ -723,7 +748,9 @@ def fit_trail(
     trail = p[5] * m.unit(*p[:5])
     back = p[6] + p[7] * (xx - m.centre[0]) / nx + p[8] * (yy - m.centre[1]) / ny
     sigma = _noise(cut, trail, std, gain)
-    outlier = use & (np.abs(cut.data - trail - back) > clip_sigma * sigma)
+    # clip against noise plus a 5 % model floor: a bright trail is never quite the model
+    floor = np.hypot(sigma, 0.05 * np.abs(trail))
+    outlier = use & (np.abs(cut.data - trail - back) > clip_sigma * floor)
     use &= ~ndimage.binary_dilation(outlier, iterations=1)
     p, res = _solve(cut, p, free, sigma, use, robust=False)
 
@@ -829,12 +856,14 @@ def aperture_trail(
     gain: float | None = None,
     half_width_px: float | None = None,
     edge_px: float | None = None,
+    clip_sigma: float = 5.0,
 ) -> dict:
     """Aperture photometry along a trail with photutils (the baseline beside the fit).
 
-    A rectangle along the segment (``half_width_px`` either side, default 1.5 PSF FWHM,
+    A rectangle along the segment (``half_width_px`` either side, default one PSF FWHM,
     extended by the same at the ends) holds the trail; a sigma-clipped median in a
-    rectangular annulus around it is the background. The flux density is the
+    rectangular annulus around it is the background; stars are masked as for
+    :func:`fit_trail` (``clip_sigma``). The flux density is the
     background-subtracted sum divided by the sum of a unit-density model trail (the
     PSF convolved along the same segment) over the same usable pixels, which corrects
     for the PSF wings outside the box and for masked pixels alike. The geometry is not
@@ -852,22 +881,32 @@ def aperture_trail(
     if not length > 0:
         raise InputError(f"trail end points: expected two distinct points, got {a} twice")
     open_end = _open_ends(footprint, a, b, psf, edge_px)
-    hw = 1.5 * psf.fwhm if half_width_px is None else float(half_width_px)
+    hw = psf.fwhm if half_width_px is None else float(half_width_px)
     cut = _cutout(img, good, a, b, psf)
+    m = cut.model
     ux, uy = (b[0] - a[0]) / length, (b[1] - a[1]) / length
+    theta = math.atan2(-ux, uy)
+    ca = (a[0] - cut.x0 - m.centre[0], a[1] - cut.y0 - m.centre[1])
+    rho_c = ca[0] * math.cos(theta) + ca[1] * math.sin(theta)
+    t0 = ca[0] * ux + ca[1] * uy
+    t0, t1 = _extend_open_ends(m, rho_c, theta, t0, t0 + length, open_end)
+    unit = m.unit(rho_c, theta, t0, t1, 1.0)
+    masked = _sky_and_stars(cut, unit, fwhm=psf.fwhm, clip_sigma=clip_sigma, gain=gain)
+    if isinstance(masked, str):
+        return _failed(open_end, masked)
+    bad = ~masked[2]
     theta_u = math.atan2(uy, ux)  # photutils: rotation of the rectangle's width axis
     centre = ((a[0] + b[0]) / 2.0 - cut.x0, (a[1] + b[1]) / 2.0 - cut.y0)
     box = RectangularAperture(centre, w=length + 2.0 * hw, h=2.0 * hw, theta=theta_u)
-    gap = max(2.0, 0.5 * psf.fwhm)
+    gap, thick = 2.0 + 0.25 * psf.fwhm, max(5.0, psf.fwhm)
     ring = RectangularAnnulus(
         centre,
         w_in=length + 2.0 * (hw + gap),
-        w_out=length + 2.0 * (hw + gap) + 4.0 * hw,
-        h_out=2.0 * (hw + gap) + 4.0 * hw,
+        w_out=length + 2.0 * (hw + gap + thick),
+        h_out=2.0 * (hw + gap + thick),
         h_in=2.0 * (hw + gap),
         theta=theta_u,
     )
-    bad = ~cut.good
     sky = ApertureStats(cut.data, ring, mask=bad, sigma_clip=SigmaClip(sigma=3.0))
     bkg, std, n_sky = float(sky.median), float(sky.std), float(sky.sum_aper_area.value)
     if not (np.isfinite(bkg) and std > 0 and n_sky >= 10):
@@ -876,13 +915,6 @@ def aperture_trail(
     if gain:
         var = var + np.clip(cut.data - bkg, 0.0, None) * gain
     stats = ApertureStats(cut.data - bkg, box, mask=bad, error=np.sqrt(var))
-    m = cut.model
-    theta = math.atan2(-ux, uy)
-    ca = (a[0] - cut.x0 - m.centre[0], a[1] - cut.y0 - m.centre[1])
-    rho_c = ca[0] * math.cos(theta) + ca[1] * math.sin(theta)
-    t0 = ca[0] * ux + ca[1] * uy
-    t0, t1 = _extend_open_ends(m, rho_c, theta, t0, t0 + length, open_end)
-    unit = m.unit(rho_c, theta, t0, t1, 1.0)
     weight = float(ApertureStats(unit, box, mask=bad).sum)
     area = float(stats.sum_aper_area.value)
     # error of the sum, plus the background median's error (sqrt(pi/2) std / sqrt(n))
@@ -1325,7 +1357,14 @@ def trail_photometry(
             res["saturated"] = True
         else:
             res = measure(
-                image, *ends, psf=psf, good=good, footprint=footprint, gain=gain, edge_px=edge_px
+                image,
+                *ends,
+                psf=psf,
+                good=good,
+                footprint=footprint,
+                gain=gain,
+                edge_px=edge_px,
+                clip_sigma=clip_sigma,
             )
             res["saturated"] = False
         res.update(frame=int(labels[k]), trail=int(i), method=method)
