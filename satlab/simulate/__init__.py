@@ -13,7 +13,8 @@ from .optics import BANDS, MODES, PSF, Telescope, psf_from_image
 from .presets import PRESETS, Preset, get_preset
 from .scenes import CatalogScene, CompositeScene, SimulatedScene, Stars, hipparcos_catalogue
 from .simulator import TRUTH_COLUMNS, gaussian_sigma, simulate_frames, truth_table
-from .streaks import render_streak, streak_area, streak_path
+from .streaks import render_streak, streak_area, streak_mask, streak_path
+from .video import simulate_video, video_truth
 
 __all__ = [
     "BANDS",
@@ -37,9 +38,12 @@ __all__ = [
     "psf_from_image",
     "render_streak",
     "simulate_frames",
+    "simulate_video",
     "streak_area",
+    "streak_mask",
     "streak_path",
     "truth_table",
+    "video_truth",
 ]
 
 
