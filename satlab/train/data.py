@@ -19,6 +19,10 @@ __all__ = ["DEFAULT_CACHE", "SimulatedSet", "simulated_set", "split_indices"]
 
 DEFAULT_CACHE = Path(os.environ.get("SATLAB_CACHE", Path.home() / ".cache" / "satlab")) / "sim"
 CHUNK = 64
+# the modules that make simulate_frames' pixels and truth (not its CLI, videos, archives)
+SIMULATOR_MODULES = (
+    "dataset", "detector", "negatives", "optics", "presets", "scenes", "simulator", "streaks",
+)  # fmt: skip
 
 
 class SimulatedSet(dict):
@@ -45,12 +49,12 @@ class SimulatedSet(dict):
 
 
 def _simulator_fingerprint() -> str:
-    """Hash of the simulator's source: a changed simulator never reuses a cached set."""
+    """Hash of the frame simulator's source: a changed simulator never reuses a cached set."""
     from .. import simulate
 
     h = hashlib.sha256()
-    for path in sorted(Path(simulate.__file__).parent.glob("*.py")):
-        h.update(path.read_bytes())
+    for name in SIMULATOR_MODULES:
+        h.update((Path(simulate.__file__).parent / f"{name}.py").read_bytes())
     return h.hexdigest()[:16]
 
 
