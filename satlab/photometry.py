@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,7 @@ __all__ = [
     "fit_trail",
     "lambertian_phase_function",
     "reference_zero_point",
+    "smear_template",
     "standard_magnitude",
     "trail_photometry",
 ]
@@ -425,6 +427,19 @@ class _LineModel:
         )
         return self._crop(spectra)
 
+    @cached_property
+    def envelope(self) -> np.ndarray:
+        """Largest PSF value at or beyond each integer radius [px], relative to the peak."""
+        half = math.ceil(_support_radius(self.psf)) + 2
+        model = _LineModel((2 * half + 1, 2 * half + 1), self.psf, pad=half, oversample=self.os)
+        img = model.point(half, half)
+        yy, xx = np.indices(img.shape)
+        r = np.hypot(xx - half, yy - half).astype(int).ravel()
+        prof = np.zeros(r.max() + 1)
+        np.maximum.at(prof, r, img.ravel())
+        env = np.maximum.accumulate(prof[::-1])[::-1] / prof.max()
+        return np.append(env[: half + 1], 0.0)
+
     def point(self, x, y, scale: float = 1.0) -> np.ndarray:
         """Unit-flux PSF at cutout position ``(x, y)`` [px]."""
         spec = np.exp(-2j * np.pi * (self.fx * (x + self.pad) + self.fy * (y + self.pad)))
@@ -472,6 +487,21 @@ def _extend_open_ends(model: _LineModel, rho_c, theta, t0, t1, open_end):
     if open_end[1] and np.isfinite(hi):
         t1 = max(t1, hi + slack)
     return t0, t1
+
+
+def smear_template(image, good=None) -> np.ndarray:
+    """Readout-smear template of a frame-transfer CCD: each column's summed light / rows.
+
+    During readout every column's charge passes through all its rows, so a bright star
+    leaves a band of ``k * sum(column) / n_rows`` along its columns (``k`` = readout time
+    over exposure). A trail along such a band would absorb it; the fit takes this
+    template with a free amplitude ``k`` as a background term. Sums are over the usable
+    pixels, the median sky subtracted [ADU/px].
+    """
+    img = np.asarray(image, dtype=float)
+    good = np.isfinite(img) if good is None else np.asarray(good, bool) & np.isfinite(img)
+    sky = float(np.median(img[good])) if good.any() else 0.0
+    return np.where(good, img - sky, 0.0).sum(axis=0) / img.shape[0]
 
 
 def _open_ends(footprint, a, b, psf: PSF, edge_px) -> list[bool]:
@@ -522,9 +552,10 @@ class _Cutout:
     y0: int
     model: _LineModel
     dist: np.ndarray  # distance of each cutout pixel to the initial segment [px]
+    basis: np.ndarray | None = None  # background terms (n_terms, ny, nx)
 
 
-def _cutout(image, good, a, b, psf: PSF) -> _Cutout:
+def _cutout(image, good, a, b, psf: PSF, smear=None) -> _Cutout:
     margin = math.ceil(_support_radius(psf) + 2.0)
     ny, nx = image.shape
     xlo = max(0, math.floor(min(a[0], b[0])) - margin)
@@ -536,7 +567,16 @@ def _cutout(image, good, a, b, psf: PSF) -> _Cutout:
     model = _LineModel(data.shape, psf, pad=margin, oversample=_oversample(psf))
     yy, xx = np.mgrid[ylo:yhi, xlo:xhi]
     dist = _distance_to_segment(xx, yy, a, b)
-    return _Cutout(data, sub_good.copy(), xlo, ylo, model, dist)
+    ny, nx = data.shape
+    # background: a plane, plus the readout-smear template when one is given
+    terms = [
+        np.ones(data.shape),
+        (xx - xlo - (nx - 1) / 2.0) / nx,
+        (yy - ylo - (ny - 1) / 2.0) / ny,
+    ]
+    if smear is not None:
+        terms.append(np.broadcast_to(np.asarray(smear, float)[xlo:xhi], data.shape))
+    return _Cutout(data, sub_good.copy(), xlo, ylo, model, dist, np.stack(terms))
 
 
 def _sky_and_stars(cut: _Cutout, unit: np.ndarray, *, fwhm, clip_sigma, gain):
@@ -553,23 +593,38 @@ def _sky_and_stars(cut: _Cutout, unit: np.ndarray, *, fwhm, clip_sigma, gain):
     bkg, std = _sigma_clipped(sky)
     if not std > 0:
         return "no noise in the background: constant or empty cutout"
-    grow = max(1, round(fwhm / 2.0))
-    use &= ~ndimage.binary_dilation(away & (cut.data > bkg + clip_sigma * std), iterations=grow)
+    bright = away & (cut.data > bkg + clip_sigma * std)
     # on the trail, any least-squares start would follow a star: take the median flux
-    # density along the trail core and mask what stands far above it; a floor of 20 % of
+    # density along the trail core and flag what stands far above it; a floor of 20 % of
     # the trail keeps a bright trail's own pixels (the median is only a start)
-    core = use & (unit > 0.5 * unit.max())
+    core = use & ~bright & (unit > 0.5 * unit.max())
     if core.sum() >= 5:
         lam_med = float(np.median((cut.data[core] - bkg) / unit[core]))
         excess = cut.data - bkg - lam_med * unit
         floor = np.hypot(_noise(cut, lam_med * unit, std, gain), 0.2 * lam_med * unit)
-        use &= ~ndimage.binary_dilation(use & (excess > clip_sigma * floor), iterations=grow)
+        bright |= use & (excess > clip_sigma * floor)
+    else:
+        excess = cut.data - bkg
+    # each star is masked out to where its PSF wings fall below a tenth of the noise: a
+    # bright star's wings outshine a faint trail far beyond its 5-sigma core
+    labels, n = ndimage.label(bright)
+    if n:
+        yy, xx = np.indices(cut.data.shape)
+        peaks = ndimage.maximum_position(np.where(bright, excess, -np.inf), labels, range(1, n + 1))
+        heights = ndimage.maximum(excess, labels, range(1, n + 1))
+        radius = np.interp(
+            np.log(np.maximum(np.asarray(heights) / (0.1 * std), 1.0)),
+            np.log(1.0 / np.maximum(cut.model.envelope, 1e-300)),
+            np.arange(cut.model.envelope.size, dtype=float),
+        )
+        near = np.zeros(cut.data.shape, bool)
+        for (py, px), r in zip(peaks, radius, strict=True):
+            near |= (yy - py) ** 2 + (xx - px) ** 2 <= (r + 1.0) ** 2
+        use &= ~(near | ndimage.binary_dilation(bright, iterations=max(1, round(fwhm / 2.0))))
     return bkg, std, use
 
 
 # --- fitting one trail ----------------------------------------------------------------
-
-_FREE = ("rho_c", "theta", "t0", "t1", "scale", "lam", "b0", "bx", "by")
 
 
 def _noise(cut: _Cutout, signal, bkg_std: float, gain: float | None) -> np.ndarray:
@@ -585,10 +640,7 @@ def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool):
     from scipy.optimize import least_squares
     from threadpoolctl import threadpool_limits
 
-    ny, nx = cut.data.shape
-    yy, xx = np.mgrid[:ny, :nx]
-    gx = ((xx - (nx - 1) / 2.0) / max(nx, 1))[use]
-    gy = ((yy - (ny - 1) / 2.0) / max(ny, 1))[use]
+    basis = cut.basis[:, use].T  # (n_pix, n_terms)
     d = cut.data[use]
     w = 1.0 / sigma[use]
     p = np.array(p0, float)
@@ -608,17 +660,17 @@ def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool):
         return cache[key]
 
     def residual(q):
-        lam, b0, bx, by = full(q)[5:]
-        return (d - lam * derivs(q)[0] - b0 - bx * gx - by * gy) * w
+        f = full(q)
+        return (d - f[5] * derivs(q)[0] - basis @ f[6:]) * w
 
     def jacobian(q):
-        lam = full(q)[5]
         der = derivs(q)
-        cols = [lam * der[1:].T, der[0][:, None], np.ones((d.size, 1)), gx[:, None], gy[:, None]]
+        cols = [full(q)[5] * der[1:].T, der[0][:, None], basis]
         return -(np.hstack(cols) * w[:, None])[:, free]
 
-    lo = np.array([-np.inf, -np.inf, -np.inf, -np.inf, 0.5, -np.inf, -np.inf, -np.inf, -np.inf])
-    hi = np.array([np.inf, np.inf, np.inf, np.inf, 2.0, np.inf, np.inf, np.inf, np.inf])
+    lo = np.full(p.size, -np.inf)
+    hi = np.full(p.size, np.inf)
+    lo[4], hi[4] = 0.5, 2.0
     # keep the ends on their own side of the initial midpoint, the line near its start
     tm = (p0[2] + p0[3]) / 2.0
     # a detector's line is good to a few px: wider bounds let a faint trail's fit wander
@@ -629,7 +681,7 @@ def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool):
     lo[1], hi[1] = p0[1] - turn, p0[1] + turn
     hi[2], lo[3] = tm - 0.5, tm + 0.5
     x0 = np.clip(p[free], lo[free] + 1e-9, hi[free] - 1e-9)
-    # the solver's SVDs are of (n_pix x 9) matrices: BLAS threads only fight over them
+    # the solver's SVDs are of (n_pix x ~10) matrices: BLAS threads only fight over them
     with threadpool_limits(1, user_api="blas"):
         res = least_squares(
             residual,
@@ -657,6 +709,7 @@ def fit_trail(
     gain: float | None = None,
     clip_sigma: float = 5.0,
     edge_px: float | None = None,
+    smear=None,
 ) -> dict:
     """Fit the line-spread model to one trail in one image.
 
@@ -681,6 +734,9 @@ def fit_trail(
     edge_px : float [px], optional
         Distance from the footprint edge under which an end counts as at the border;
         default half the PSF FWHM, at least 2 px.
+    smear : array (x,), optional
+        Readout-smear template, one value per image column (see :func:`smear_template`);
+        its amplitude joins the background terms of the fit.
 
     Returns
     -------
@@ -705,7 +761,7 @@ def fit_trail(
         raise InputError(f"trail end points: expected two distinct points, got {a} twice")
     ux, uy = (b[0] - a[0]) / length0, (b[1] - a[1]) / length0
     open_end = _open_ends(footprint, a, b, psf, edge_px)
-    cut = _cutout(img, good & footprint, a, b, psf)
+    cut = _cutout(img, good & footprint, a, b, psf, smear)
     m = cut.model
     fwhm = psf.fwhm
 
@@ -725,28 +781,20 @@ def fit_trail(
         return _failed(open_end, sky)
     _, std, use = sky
     n_free_ends = 2 - sum(open_end)
-    free = np.array([True, True, not open_end[0], not open_end[1], True, True, True, True, True])
+    free = np.ones(6 + len(cut.basis), bool)
+    free[2:4] = not open_end[0], not open_end[1]
     if use.sum() <= free.sum() + 5:
         return _failed(open_end, "too few usable pixels around the trail")
 
     # linear start for flux density and background given the initial geometry
-    ny, nx = cut.data.shape
-    yy, xx = np.mgrid[:ny, :nx]
-    cols = np.column_stack(
-        [
-            unit[use],
-            np.ones(use.sum()),
-            ((xx - m.centre[0]) / nx)[use],
-            ((yy - m.centre[1]) / ny)[use],
-        ]
-    )
+    cols = np.column_stack([unit[use], cut.basis[:, use].T])
     lin = np.linalg.lstsq(cols, cut.data[use], rcond=None)[0]
     p0 = np.array([rho_c, theta, t0, t1, 1.0, *lin])
 
     sigma = _noise(cut, lin[0] * unit, std, gain)
     p, res = _solve(cut, p0, free, sigma, use, robust=True)
     trail = p[5] * m.unit(*p[:5])
-    back = p[6] + p[7] * (xx - m.centre[0]) / nx + p[8] * (yy - m.centre[1]) / ny
+    back = np.tensordot(p[6:], cut.basis, axes=1)
     sigma = _noise(cut, trail, std, gain)
     # clip against noise plus a 5 % model floor: a bright trail is never quite the model
     floor = np.hypot(sigma, 0.05 * np.abs(trail))
@@ -758,7 +806,7 @@ def fit_trail(
     dof = max(n_pix - int(free.sum()), 1)
     chi2_red = float(2.0 * res.cost / dof)
     jac = res.jac
-    cov = np.full((len(_FREE), len(_FREE)), np.nan)
+    cov = np.full((p.size, p.size), np.nan)
     try:
         cf = np.linalg.inv(jac.T @ jac) * max(1.0, chi2_red)
         cov[np.ix_(free, free)] = cf
@@ -784,7 +832,7 @@ def fit_trail(
             fwd_t = _march(footprint, sx, sy, dux, duy)
             ends[1] = [sx + fwd_t * dux, sy + fwd_t * duy]
     length = math.hypot(ends[1][0] - ends[0][0], ends[1][1] - ends[0][1])
-    grad = np.zeros(len(_FREE))
+    grad = np.zeros(p.size)
     grad[2] = -lam if free[2] else 0.0
     grad[3] = lam if free[3] else 0.0
     grad[5] = length
@@ -792,7 +840,7 @@ def fit_trail(
     flux_err = _propagate(cov, grad)
     # frame rho = rho_c + (cutout centre in the frame) . n
     cx, cy = cut.x0 + m.centre[0], cut.y0 + m.centre[1]
-    g_rho = np.zeros(len(_FREE))
+    g_rho = np.zeros(p.size)
     g_rho[0] = 1.0
     g_rho[1] = -cx * math.sin(th) + cy * math.cos(th)
     if length > 0:
@@ -1223,6 +1271,7 @@ def trail_photometry(
     gain: float | None = None,
     clip_sigma: float = 5.0,
     edge_px: float | None = None,
+    smear: bool = True,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Flux, apparent magnitude and refined geometry of every trail.
@@ -1264,6 +1313,9 @@ def trail_photometry(
         Outlier threshold of the fit (stars, cosmic rays) [sigma].
     edge_px : float [px], optional
         An end this close to the footprint edge leaves the frame (see :func:`fit_trail`).
+    smear : bool
+        Fit a readout-smear term (:func:`smear_template`) with the background; a trail
+        near a column's direction through a bright star's smear band needs it.
     progress : bool
         Show a tqdm progress bar.
 
@@ -1344,9 +1396,10 @@ def trail_photometry(
         row = trails.iloc[i]
         if k != current:
             image, current = np.asarray(ds["flux"][k].values, dtype=float), k
-        good = footprint & np.isfinite(image)
-        if user_mask is not None:
-            good &= ~(user_mask[k] if user_mask.ndim == 3 else user_mask)
+            good = footprint & np.isfinite(image)
+            if user_mask is not None:
+                good &= ~(user_mask[k] if user_mask.ndim == 3 else user_mask)
+            template = smear_template(image, good) if smear and method == "fit" else None
         ends = tuple(float(row[c]) for c in ("x0", "y0", "x1", "y1"))
         n_sat = _saturated(image, good, ends, psf, saturation)
         if n_sat:
@@ -1356,6 +1409,7 @@ def trail_photometry(
             )
             res["saturated"] = True
         else:
+            extra = {"smear": template} if method == "fit" else {}
             res = measure(
                 image,
                 *ends,
@@ -1365,6 +1419,7 @@ def trail_photometry(
                 gain=gain,
                 edge_px=edge_px,
                 clip_sigma=clip_sigma,
+                **extra,
             )
             res["saturated"] = False
         res.update(frame=int(labels[k]), trail=int(i), method=method)
@@ -1393,6 +1448,7 @@ def trail_photometry(
         "clip_sigma": clip_sigma,
         "saturation": saturation,
         "gain": gain,
+        "smear": bool(smear and method == "fit"),
     }
     return df
 

