@@ -207,7 +207,11 @@ def test_direction_and_radius_constraints(population):
     assert not got.loc[[2, 4], "best"].any()
     # the CSR grows with the offset and with the angle
     assert got.loc[0, "csr"] < got.loc[1, "csr"] < got.loc[2, "csr"]
-    assert got.loc[3, "csr"] == pytest.approx((150.0 / 2.5) ** 2, rel=0.02)
+    # in units of the width (2.5") and 1 km of element-set error at the object's range
+    sigma = np.hypot(2.5, 1.0 / got.loc[3, "range_km"] * 206264.8)
+    assert got.loc[3, "csr"] == pytest.approx((150.0 / sigma) ** 2, rel=0.02)
+    no_tle = crossmatch(trails.iloc[[3]], frames, population, tle_sigma_km=1e-9)
+    assert no_tle.loc[no_tle["norad_id"] == norad, "csr"].iloc[0] == pytest.approx(3600, rel=0.02)
 
 
 def test_relaxed_match_for_unreliable_geometry(population):
@@ -331,3 +335,34 @@ def test_synthetic_catalogue_is_reproducible_and_valid():
     ).all()
     assert a.table.attrs["params"]["seed"] == 1
     assert len(read_tle(a.to_tle())) == 20  # valid lines and checksums
+
+
+def test_slow_curved_track_is_compared_chord_to_chord(population):
+    """From a moving spacecraft a slow object's track curves over a minute; a trail drawn
+    as the straight chord between its ends still matches strictly."""
+    ds = quiet_predict(population, [T_MID], CHEOPS, light_time=True)
+    rate = ds["rate_arcsec_s"].values[:, 0]
+    slow = np.flatnonzero((rate > 1.0) & (rate < 3.0) & (ds["sgp4_error"].values[:, 0] == 0))
+    target = ds.isel(object=slow[0], time=0)
+    norad = int(target["norad_id"])
+    frames = make_frames([[float(target["ra"]), float(target["dec"])]], [T_MID], CHEOPS)
+    ends = quiet_predict(
+        population.select(norad),
+        T_MID + pd.to_timedelta([-29.0, 29.0], unit="s"),
+        CHEOPS,
+        light_time=True,
+    )
+    mid = quiet_predict(population.select(norad), [T_MID], CHEOPS, light_time=True)
+    w = frame_wcs(frames, 0)
+    x, y = w.world_to_pixel_values(ends["ra"].values[0], ends["dec"].values[0])
+    xm, ym = w.world_to_pixel_values(mid["ra"].values[0], mid["dec"].values[0])
+    # the chord misses the true mid-exposure position by the sagitta of the curved track
+    sagitta = abs((x[1] - x[0]) * (y[0] - ym[0]) - (x[0] - xm[0]) * (y[1] - y[0])) / np.hypot(
+        x[1] - x[0], y[1] - y[0]
+    )
+    trail = {"frame": 0, "x0": x[0], "y0": y[0], "x1": x[1], "y1": y[1], "width_px": 3.0}
+    res = crossmatch(pd.DataFrame([trail]), frames, population)
+    best = res[res["best"]].iloc[0]
+    assert best["norad_id"] == norad and best["match"] == "strict"
+    assert abs(best["angle_diff_deg"]) < 0.5
+    assert best["sep_arcsec"] == pytest.approx(sagitta * SCALE, abs=1.0)

@@ -321,6 +321,7 @@ def crossmatch(
     min_length_px: float = 10.0,
     iqr_factor: float = 1.5,
     light_time: bool = True,
+    tle_sigma_km: float = 1.0,
 ) -> pd.DataFrame:
     """Identify the catalogued object behind each trail (seed 001, section 3.2).
 
@@ -350,12 +351,15 @@ def crossmatch(
     observer : Observer or str, optional
         Overrides ``frames.attrs["observer"]``.
     min_length_px : float
-        Trails shorter than this (or with non-finite endpoints) have unreliable
-        geometry [px].
+        Trails shorter than this or than twice their width (or with non-finite
+        endpoints) have unreliable geometry [px].
     light_time : bool
         Compare the trail with light-time corrected (astrometric) positions, the frame
         the star-fitted WCS measures in; at 1000 km range a LEO object moves ~15"
         during the 3 ms its light travels.
+    tle_sigma_km : float
+        Position uncertainty of an element set [km] (seed 001: ~1 km), added in
+        quadrature to the trail width in the CSR.
     iqr_factor : float
         Associations with CSR above Q3 + ``iqr_factor`` x IQR (over all strict and
         relaxed associations, when there are at least 4) are rejected; a CSR below 1
@@ -366,9 +370,11 @@ def crossmatch(
     pandas.DataFrame
         One row per (trail, candidate), and one row with ``match="none"`` for a trail
         without candidates: ``trail`` (row position in ``trails``), ``frame``,
-        ``norad_id``, ``name``, ``sep_arcsec``, ``angle_diff_deg`` (predicted minus
-        observed, wrapped to [-90, 90)), ``csr`` (mean squared offset of the trail points
-        from the predicted track in units of the trail width), ``range_km``,
+        ``norad_id``, ``name``, ``sep_arcsec``, ``angle_diff_deg`` (direction of the
+        predicted track over the trail's stretch minus the trail's, wrapped to
+        [-90, 90)), ``csr`` (mean squared offset of the trail points from the predicted
+        track, in units of the trail width and the element-set uncertainty at that range
+        added in quadrature), ``range_km``,
         ``phase_angle_deg``, ``sunlit``, ``rate_arcsec_s``, ``time_closest``,
         ``epoch_age_h``, ``object_type``, ``rcs_size``, ``launch_date``, ``match``
         ("strict", "relaxed", "rejected", "none") and ``best`` (the lowest-CSR strict or
@@ -398,6 +404,7 @@ def crossmatch(
         "min_length_px": min_length_px,
         "iqr_factor": iqr_factor,
         "light_time": light_time,
+        "tle_sigma_km": tle_sigma_km,
     }
     if trails.empty:
         return _result([], params, "no trails given")
@@ -434,15 +441,14 @@ def crossmatch(
     width = trails["width_px"].to_numpy(dtype=float) if "width_px" in trails else np.ones(len(x0))
     width = np.where(np.isfinite(width) & (width > 1.0), width, 1.0)
     finite = np.isfinite([x0, y0, x1, y1]).all(axis=0)
-    reliable = finite & (np.hypot(x1 - x0, y1 - y0) >= min_length_px)
+    # shorter than twice its width a trail is a blob: its direction is not measured
+    reliable = finite & (np.hypot(x1 - x0, y1 - y0) >= np.maximum(min_length_px, 2 * width))
     frac = np.linspace(0.0, 1.0, N_CSR_POINTS)
     px = np.where(finite[:, None], x0[:, None] + frac * (x1 - x0)[:, None], (nx - 1) / 2)
     py = np.where(finite[:, None], y0[:, None] + frac * (y1 - y0)[:, None], (ny - 1) / 2)
     args = (cx, cy, ra0[frame_of, None], dec0[frame_of, None], *(c[:, None] for c in cd))
     pts = _radec_to_unit(*tan_pixel_to_world(px, py, *args))  # (trail, point, 3)
     ref = _unit(pts[:, 0] + pts[:, -1])  # trail midpoint (pointing if no geometry)
-    trail_dir = pts[:, -1] - pts[:, 0]
-    trail_pa = np.where(reliable, _pa_of_direction(ref, trail_dir), np.nan)
     half_diag = np.radians(scale * np.hypot(nx, ny) / 2 / 3600)
     cone = half_diag + np.radians(max(radius_arcsec, relaxed_radius_arcsec) / 3600)
 
@@ -475,7 +481,6 @@ def crossmatch(
                     sun[k],
                     ref[j],
                     pts[j],
-                    trail_pa[j],
                     reliable[j],
                     width[j] * scale,
                     age_of,
@@ -562,7 +567,6 @@ def _match_trail(
     sun,
     ref,
     pts,
-    trail_pa,
     reliable,
     sigma_arcsec,
     age_of,
@@ -594,10 +598,14 @@ def _match_trail(
             continue
         o_s, ov_s = track(t_star)[None], track.velocity(t_star)[None]
         g = apparent(r_s[None], v_s[None], o_s, ov_s, sun[None], light_time=lt)
-        pa = _pa_of_direction(p, w)
-        diff = (pa - trail_pa + 90.0) % 180.0 - 90.0 if reliable else np.nan
-        pole = _unit(np.cross(p, w))
-        resid = np.degrees(np.arcsin(np.clip(pts @ pole, -1, 1))) * 3600 / sigma_arcsec
+        if reliable:
+            diff, resid = _compare_track(sat, pts, ref, t_star, track, rot, lt, dt, p, w)
+            sigma = np.hypot(
+                sigma_arcsec, params["tle_sigma_km"] / g["range_km"][0] * ARCSEC_PER_RAD
+            )
+            csr = float(np.mean((resid / sigma) ** 2))
+        else:
+            diff, csr = np.nan, np.nan
         row_idx = cand[c]
         obj = np.flatnonzero(row_of[:, k] == row_idx)
         table_row = catalogue.table.iloc[row_idx]
@@ -609,7 +617,7 @@ def _match_trail(
                 "name": table_row["name"],
                 "sep_arcsec": float(sep),
                 "angle_diff_deg": float(diff),
-                "csr": float(np.mean(resid**2)) if reliable else np.nan,
+                "csr": csr,
                 "range_km": float(g["range_km"][0]),
                 "phase_angle_deg": float(g["phase_angle_deg"][0]),
                 "sunlit": bool(g["sunlit"][0]),
@@ -629,6 +637,41 @@ def _match_trail(
         for i, row in enumerate(rows):
             row["match"] = "relaxed" if i == closest else "rejected"
     return rows
+
+
+def _compare_track(sat, pts, ref, t_star, track, rot, light_time, step_s, p, w):
+    """Direction difference [deg] and offsets [arcsec] of the trail points from the track.
+
+    The track is predicted over the same stretch as the trail (between the closest
+    approaches to its two ends) and compared chord to chord: seen from a moving observer
+    a slow object's track curves, and a line fitted to its trail is the chord.
+    """
+    ends = [
+        _refine(sat, t_star, track.t[0], track.t[-1], e, rot, track, step_s, light_time)
+        for e in (pts[0], pts[-1])
+    ]
+    if None in ends or abs(ends[1] - ends[0]) < 1e-3:  # too short to curve: the tangent
+        pred_dir, mid = w, p
+        pole = _unit(np.cross(p, w))
+        offsets = np.arcsin(np.clip(pts @ pole, -1, 1))
+    else:
+        times = np.linspace(min(ends), max(ends), N_CSR_POINTS)
+        los = np.array([_state(sat, t, rot, track, light_time)[0] for t in times])
+        mid = _unit(los[0] + los[-1])
+        pred_dir = (los[-1] - los[0]) * np.sign(ends[1] - ends[0])
+        offsets = _polyline_distance(pts, los)
+    trail_dir = pts[-1] - pts[0]
+    diff = _pa_of_direction(mid, pred_dir) - _pa_of_direction(ref, trail_dir)
+    return (diff + 90.0) % 180.0 - 90.0, np.degrees(offsets) * 3600
+
+
+def _polyline_distance(points, vertices):
+    """Angular distance [rad] of unit vectors to a polyline of unit vectors (small angles)."""
+    a, b = vertices[:-1], vertices[1:]
+    d = b - a
+    t = np.clip(np.einsum("psk,sk->ps", points[:, None] - a[None], d) / np.sum(d * d, -1), 0, 1)
+    nearest = a[None] + t[..., None] * d[None]
+    return np.linalg.norm(points[:, None] - nearest, axis=-1).min(axis=1)
 
 
 def _criterion(sep, diff, reliable, params) -> str:
