@@ -42,7 +42,9 @@ def test_bundled_catalogue_loads_the_sample_archive():
         sky = flux[(d > 40) & (flux < np.nanpercentile(flux, 90))]
         assert np.nanmedian(flux[d < 8]) - np.nanmedian(sky) > 0.2 * np.nanstd(sky)
     sample = cat["cheops-sample"].read()
-    assert sample.sizes["frame"] == 4 and set(sample["file"].values) <= set(ds["file"].values)
+    assert sample.sizes["frame"] == 8 and set(sample["file"].values) <= set(ds["file"].values)
+    in_sample = truth[truth["file"].isin(set(sample["file"].values))]
+    assert sorted(in_sample["frame"] - 68) == [1, 2, 3, 5]
     df = cat.to_dataframe()
     assert list(df.columns) == ["name", "driver", "description", "path"]
     assert "cheops-archive" in cat._repr_html_()
@@ -85,7 +87,7 @@ def test_cli_version_info_and_open():
     out = runner.invoke(main, ["open", "cheops-sample", "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.output)
-    assert summary["frames"] == 4 and summary["shape"] == [200, 200]
+    assert summary["frames"] == 8 and summary["shape"] == [200, 200]
     assert summary["instrument"] == "CHEOPS" and summary["exptime_s"] == 60.0
 
 
