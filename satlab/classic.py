@@ -38,6 +38,7 @@ def significance(
     smooth_px: float = 2.0,
     star_sigma: float = 5.0,
     star_elongation: float = 2.0,
+    star_max_px: float = 60.0,
 ):
     """Background-subtracted, smoothed significance map with compact sources masked.
 
@@ -50,11 +51,15 @@ def significance(
     smooth_px : float
         Gaussian smoothing sigma [px] (a matched filter for trails wider than a pixel).
     star_sigma, star_elongation : float
-        Sources above ``star_sigma`` (photutils segmentation) whose core (pixels above
-        half their peak) has an axis ratio below ``star_elongation`` are stars, hot
-        pixels or cosmic rays: a disc of 1.2 times their equivalent radius plus
-        ``2 * smooth_px`` around each is masked. Sources are not deblended: deblending
-        cuts bright, tumbling trails into round pieces.
+        Sources above ``star_sigma`` (photutils segmentation) are split into their cores
+        (connected pixels above half the source's peak); a core with an axis ratio below
+        ``star_elongation`` is a star, hot pixel or cosmic ray, and a disc of 1.2 times
+        its share of the source's equivalent radius plus ``2 * smooth_px`` is masked.
+        Sources are not deblended: deblending cuts bright, tumbling trails into round
+        pieces.
+    star_max_px : float
+        A core touching the footprint edge and shorter than this [px] is a star cut by
+        the edge (it looks like a short chord), not a trail.
 
     Returns
     -------
@@ -80,28 +85,38 @@ def significance(
     if not std > 0:
         return np.full(image.shape, np.nan)
     s = np.where(good, (r - med) / std, 0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NoDetectionsWarning)  # a clean frame: nothing to mask
-        seg = detect_sources(s, star_sigma, n_pixels=5)
-    if seg is not None:
-        yy, xx = np.ogrid[: s.shape[0], : s.shape[1]]
+    yy, xx = np.ogrid[: s.shape[0], : s.shape[1]]
+    near_edge = ndimage.binary_dilation(~good, iterations=2)
+    # a few passes: a faint star joined to a bright one only shows its own core once the
+    # bright one is masked
+    for _ in range(3):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoDetectionsWarning)  # nothing (left) to mask
+            seg = detect_sources(np.where(good, s, 0.0), star_sigma, n_pixels=5)
+        if seg is None:
+            break
+        stars = good.copy()
         for idx, sl in enumerate(ndimage.find_objects(seg.data), start=1):
             if sl is None:
                 continue
-            py, px = np.nonzero(seg.data[sl] == idx)
-            v = s[sl][py, px]
-            # the shape of the core (above half the peak) decides: round for a star, even
-            # a bright one with wide wings; long for a trail, however short or bright
-            core = v >= 0.5 * v.max()
-            cy, cx = py[core] + sl[0].start, px[core] + sl[1].start
-            if core.sum() >= 3:
-                lam = np.linalg.eigvalsh(np.cov(np.vstack([cx, cy])))
+            inside = seg.data[sl] == idx
+            # the core (above half the peak) decides: round for a star however bright its
+            # wings, long for a trail however short; two touching stars give two cores
+            core, n_core = ndimage.label(inside & (s[sl] >= 0.5 * s[sl][inside].max()))
+            for c in range(1, n_core + 1):
+                cy, cx = np.nonzero(core == c)
+                cy, cx = cy + sl[0].start, cx + sl[1].start
+                lam = np.linalg.eigvalsh(np.cov(np.vstack([cx, cy]))) if cx.size >= 3 else [1, 1]
                 elongation = np.sqrt(max(lam[1], 0.25) / max(lam[0], 0.25))
-            else:
-                elongation = 1.0
-            if elongation < star_elongation:
-                radius = 1.2 * np.sqrt(py.size / np.pi) + 2.0 * smooth_px
-                good = good & ((yy - cy.mean()) ** 2 + (xx - cx.mean()) ** 2 > radius**2)
+                # a star cut by the footprint edge looks like a short chord
+                cut = near_edge[cy, cx].any() and 4.0 * np.sqrt(max(lam[1], 0.0)) < star_max_px
+                if elongation < star_elongation or cut:
+                    area = inside.sum() * cx.size / max((core > 0).sum(), 1)
+                    radius = 1.2 * np.sqrt(area / np.pi) + 2.0 * smooth_px
+                    stars &= (yy - cy.mean()) ** 2 + (xx - cx.mean()) ** 2 > radius**2
+        if stars.sum() == good.sum():
+            break
+        good = stars
     return np.where(good, s, np.nan)
 
 
