@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import sgp4
 import xarray as xr
 
 from satlab.errors import FrameError, InputError, SatlabWarning
@@ -157,6 +158,7 @@ def test_identifies_trails_placed_on_predicted_tracks(population, observer, pari
     np.testing.assert_allclose(best["range_km"], targets["range_km"].values, rtol=1e-3)
     assert res.attrs["params"]["radius_arcsec"] == 250.0
     assert res.attrs["units"]["sep_arcsec"] == "arcsec"
+    assert res.attrs["versions"]["sgp4"] == sgp4.__version__
     assert list(res.columns[:4]) == ["trail", "frame", "norad_id", "name"]
 
 
@@ -334,6 +336,7 @@ def test_synthetic_catalogue_is_reproducible_and_valid():
         a.table["epoch"] > T_MID - pd.Timedelta("24h")
     ).all()
     assert a.table.attrs["params"]["seed"] == 1
+    assert a.table.attrs["versions"]["sgp4"] == sgp4.__version__
     assert len(read_tle(a.to_tle())) == 20  # valid lines and checksums
 
 

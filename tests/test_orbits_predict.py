@@ -1,6 +1,7 @@
 """satlab.orbits predictions: observers, epoch choice, geometry, and agreement with skyfield."""
 
 import datetime as dt
+import json
 import os
 import warnings
 from pathlib import Path
@@ -131,6 +132,7 @@ def test_time_inputs_are_equivalent():
     assert ref["ra"].dims == ("object", "time")
     assert ref["norad_id"].values.tolist() == [25544]
     assert Observer.from_attr(ref.attrs["observer"]) == obs
+    assert json.loads(ref.attrs["versions"])["sgp4"] == sgp4.__version__
     with pytest.raises(InputError, match="times: expected UTC datetimes"):
         predict(cat, ["not a time"], obs)
 

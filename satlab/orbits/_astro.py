@@ -19,6 +19,15 @@ AU_KM = 149597870.7
 EARTH_RADIUS_KM = 6378.137  # WGS84 equatorial radius, for the Earth-shadow test
 
 
+def versions() -> dict:
+    """Versions behind a prediction or identification, recorded in result attrs."""
+    from importlib.metadata import version
+
+    from .._version import __version__
+
+    return {"satlab": __version__, **{p: version(p) for p in ("sgp4", "astropy", "pyerfa")}}
+
+
 def as_utc_times(times, *, name: str = "times") -> np.ndarray:
     """1-D datetime64[ns] UTC from astropy Time, datetime64, pandas or datetime input."""
     import pandas as pd

@@ -23,7 +23,14 @@ import pandas as pd
 from ..errors import FrameError, InputError, SatlabWarning
 from ..frames import as_frames
 from ..io.wcs import orientation_to_cd, tan_pixel_to_world
-from ._astro import C_KM_S, as_utc_times, jd_pair, sun_gcrs_km, teme_to_gcrs_matrices
+from ._astro import (
+    C_KM_S,
+    as_utc_times,
+    jd_pair,
+    sun_gcrs_km,
+    teme_to_gcrs_matrices,
+    versions,
+)
 from .catalogue import EARTH_RADIUS_KM as WGS72_RADIUS_KM
 from .catalogue import Catalogue
 from .observer import Observer
@@ -730,6 +737,7 @@ def _result(records, params, reason, *, trails=0) -> pd.DataFrame:
     df = pd.DataFrame(columns)
     df.attrs["units"] = dict(MATCH_UNITS)
     df.attrs["params"] = params
+    df.attrs["versions"] = versions()
     if reason:
         warnings.warn(f"crossmatch: nothing to match; {reason}", SatlabWarning, stacklevel=3)
     elif not best.any():

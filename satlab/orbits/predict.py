@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -15,6 +16,7 @@ from ._astro import (
     jd_pair,
     sun_gcrs_km,
     teme_to_gcrs_matrices,
+    versions,
 )
 from .catalogue import Catalogue
 from .observer import Observer
@@ -280,6 +282,7 @@ def predict(
             "frame": "ICRS",
             "light_time": int(light_time),
             "window_h": np.nan if window_h is None else float(window_h),
+            "versions": json.dumps(versions()),
         },
     )
     return ds
