@@ -556,7 +556,7 @@ class _Cutout:
 
 
 def _cutout(image, good, a, b, psf: PSF, smear=None) -> _Cutout:
-    margin = math.ceil(_support_radius(psf) + 2.0)
+    pad = margin = math.ceil(_support_radius(psf) + 2.0)
     ny, nx = image.shape
     xlo = max(0, math.floor(min(a[0], b[0])) - margin)
     xhi = min(nx, math.ceil(max(a[0], b[0])) + margin + 1)
@@ -564,7 +564,7 @@ def _cutout(image, good, a, b, psf: PSF, smear=None) -> _Cutout:
     yhi = min(ny, math.ceil(max(a[1], b[1])) + margin + 1)
     data = image[ylo:yhi, xlo:xhi]
     sub_good = good[ylo:yhi, xlo:xhi]
-    model = _LineModel(data.shape, psf, pad=margin, oversample=_oversample(psf))
+    model = _LineModel(data.shape, psf, pad=pad, oversample=_oversample(psf))
     yy, xx = np.mgrid[ylo:yhi, xlo:xhi]
     dist = _distance_to_segment(xx, yy, a, b)
     ny, nx = data.shape
@@ -696,6 +696,38 @@ def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool):
     return full(res.x), res
 
 
+def _null_lines(cut: _Cutout, p: np.ndarray, use: np.ndarray, sigma: np.ndarray) -> float:
+    """Error inflation from empty lines parallel to the trail (1 when the sky is clean).
+
+    The covariance of the fit knows white noise only; star wings, smear and sky structure
+    are correlated over a trail's length. The flux density fitted along parallel lines
+    away from the trail (residual image, same background terms) should scatter like
+    their own statistical errors; the RMS ratio, when above one, scales the errors.
+    """
+    model = cut.model
+    width = max(p[4] * model.psf.fwhm, 3.0)
+    trail = p[5] * model.unit(*p[:5])
+    resid = cut.data - trail
+    w = 1.0 / sigma[use]
+    basis = cut.basis[:, use].T
+    own = trail[use].sum() / p[5] if p[5] else 0.0
+    ratios = []
+    for k in (-3.5, -2.5, -1.5, 1.5, 2.5, 3.5):
+        unit = model.unit(p[0] + k * width, *p[1:5])
+        if not unit[use].sum() >= 0.7 * own > 0:
+            continue  # that line leaves the usable part of the cutout
+        a = np.column_stack([unit[use], basis]) * w[:, None]
+        coef, *_ = np.linalg.lstsq(a, resid[use] * w, rcond=None)
+        try:
+            err = math.sqrt(np.linalg.inv(a.T @ a)[0, 0])
+        except np.linalg.LinAlgError:
+            continue
+        ratios.append(coef[0] / err)
+    if len(ratios) < 2:
+        return 1.0
+    return max(1.0, math.sqrt(float(np.mean(np.square(ratios)))))
+
+
 def fit_trail(
     image,
     x0: float,
@@ -812,6 +844,7 @@ def fit_trail(
         cov[np.ix_(free, free)] = cf
     except np.linalg.LinAlgError:
         pass
+    cov *= _null_lines(cut, p, use, sigma) ** 2
     r, th, t0, t1, s, lam = p[:6]
 
     # geometry in frame coordinates; open ends stop at the footprint edge
