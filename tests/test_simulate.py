@@ -176,6 +176,18 @@ def test_noise_terms_mean_and_variance():
     img = _flat(det, 400.0) - 1000.0
     assert img.mean() + 0.5 == pytest.approx(200.0, rel=0.005)  # floor() takes 0.5 on average
     assert img.var() == pytest.approx(0.25 * 400 + 1 / 12, rel=0.04)
+    # below poisson_limit photons the draw is exact Poisson: integer photons x QE
+    det = Detector(
+        **base,
+        quantum_efficiency=0.5,
+        readout_noise_variance=0.0,
+        dark_current=0.0,
+        sensitivity=2.0,
+    )
+    img = _flat(det, 5.0) - 1000.0
+    assert set(np.unique(img)) <= set(range(0, 40))
+    assert img.mean() == pytest.approx(5.0, rel=0.02)  # 2 ADU/e- x 0.5 e-/ph: integers
+    assert img.var() == pytest.approx(5.0, rel=0.04)
     # dark current: Poisson(dark x t)
     det = Detector(
         **base, photon_noise=False, readout_noise_variance=0.0, dark_current=30.0, sensitivity=1.0

@@ -98,7 +98,7 @@ class Detector:
     hot_pixel_fraction: float = 0.0
     hot_pixel_current: float = 200.0
     sensor_seed: int = 0
-    poisson_limit: float = 1000.0
+    poisson_limit: float = 100.0
     _hot: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -194,9 +194,10 @@ class Detector:
         """Steps 1-3 of Fig. 7: photon noise, QE, dark current [e-], ``(y, x)``.
 
         Where a pixel expects at least ``poisson_limit`` photons, its photon and dark
-        counts are drawn together from their normal limit (same mean and variance,
-        skewness below ``poisson_limit^-1/2``, 3 % by default): numpy's Poisson sampler
-        costs several times a normal draw, and those pixels are most of a sky-limited frame.
+        counts are drawn together from their normal limit (same mean and variance; the
+        photon term's skewness is below ``poisson_limit^-1/2``, 10 % by default, and far
+        less once read noise is added): numpy's Poisson sampler costs several normal
+        draws, and those pixels are most of a sky-limited frame.
         """
         qe = np.float32(self.quantum_efficiency)
         dark = self.dark_map(exptime)

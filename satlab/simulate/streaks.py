@@ -83,8 +83,7 @@ def _clip(poly: np.ndarray, count: np.ndarray, a, b, d) -> tuple[np.ndarray, np.
     out = np.stack([p, inter], axis=2).reshape(n, 2 * k, 2)
     keep = np.stack([valid & inside_p, cross], axis=2).reshape(n, 2 * k)
     new_count = keep.sum(axis=1)
-    kmax = max(int(new_count.max(initial=0)), 1)
-    compact = np.zeros((n, kmax, 2))
+    compact = np.zeros((n, k, 2))  # a convex polygon clipped by a half-plane gains <= 1 vertex
     rows = np.broadcast_to(np.arange(n)[:, None], keep.shape)
     compact[rows[keep], (np.cumsum(keep, axis=1) - 1)[keep]] = out[keep]
     return compact, new_count
@@ -181,7 +180,8 @@ def streak_area(
     cx, cy, piece = cx[near], cy[near], piece[near]
     if cx.size == 0:
         return image, total
-    sq = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
+    # a unit square clipped by 4 half-planes has at most 8 vertices
+    sq = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]] + [[0.0, 0.0]] * 4)
     poly = np.column_stack([cx, cy])[:, None, :] + sq[None]
     count = np.full(len(cx), 4)
     uu, nn, pp = u[piece], nrm[piece], p0[piece]
@@ -193,7 +193,10 @@ def streak_area(
         (nn[:, 0], nn[:, 1], base_across + half[piece]),
         (-nn[:, 0], -nn[:, 1], -base_across + half[piece]),
     ):
-        poly, count = _clip(poly, count, a, b, d)
+        # only squares the plane cuts need clipping (most lie wholly inside the end planes)
+        cut = a * cx + b * cy + 0.5 * (np.abs(a) + np.abs(b)) > d
+        if cut.any():
+            poly[cut], count[cut] = _clip(poly[cut], count[cut], a[cut], b[cut], d[cut])
     area = _area(poly, count) * w[piece]
     image += np.bincount(cy * nx + cx, area, minlength=ny * nx).reshape(shape)
     return image, total
