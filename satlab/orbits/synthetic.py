@@ -77,7 +77,7 @@ def synthetic_catalogue(
     from sgp4.api import WGS72, Satrec
     from sgp4.exporter import export_tle
 
-    from ._astro import as_utc_times, jd_pair
+    from ._astro import as_utc_times, jd_pair, versions
 
     if n < 1 or first_id < 1 or first_id + n - 1 > 339999:
         raise InputError(f"n, first_id: need 1..339999 catalogue numbers, got {first_id}+{n}")
@@ -131,5 +131,7 @@ def synthetic_catalogue(
         "seed": seed,
         "spread_h": spread_h,
         "first_id": first_id,
+        "deep_fraction": deep_fraction,
     }
+    cat.table.attrs["versions"] = versions()
     return cat
