@@ -13,7 +13,7 @@ import sgp4
 import xarray as xr
 
 from satlab.errors import CatalogueError, InputError, SatlabWarning
-from satlab.orbits import NO_ELEMENTS, Observer, predict, read_tle, select_epochs
+from satlab.orbits import NO_ELEMENTS, NON_PHYSICAL, Observer, predict, read_tle, select_epochs
 from satlab.orbits._astro import teme_to_gcrs_matrices
 from satlab.orbits.predict import apparent
 
@@ -264,3 +264,17 @@ def test_times_beyond_the_earth_orientation_tables_warn():
         text = " ".join(str(w.message) for w in caught)
         assert "leap-second tables" in text and "more than 30 days" in text
         assert ds["sgp4_error"].values[0, 0] != 0 and np.isnan(ds["ra"].values[0, 0])
+
+
+def test_positions_after_decay_are_flagged_even_without_an_sgp4_error():
+    # heavy drag: SGP4 reports decay (6), then its drag polynomial turns round and returns
+    # positions at 100,000 km with error code 0; satlab flags those as NON_PHYSICAL
+    cat = read_tle(
+        "1 A1794U 26001A   06150.32069113  .99999999  00000-0  13519+0 0    00\n"
+        "2 A1794  82.4288 294.0916 0015848 156.3251 350.9163 15.93343074    01\n"
+    )
+    times = cat.table["epoch"][0] + pd.to_timedelta([0, 18, 36, 48], unit="h")
+    with pytest.warns(SatlabWarning, match=r"SGP4 error codes \[6, 7\]"):
+        ds = predict(cat, times, Observer.ground(*GENEVA))
+    assert ds["sgp4_error"].values.tolist() == [[0, 6, NON_PHYSICAL, NON_PHYSICAL]]
+    assert np.isfinite(ds["ra"].values[0]).tolist() == [True, False, False, False]

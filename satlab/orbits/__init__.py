@@ -9,9 +9,10 @@ of seed 001, section 3.2).
 from .catalogue import Catalogue, read_satcat, read_tle
 from .crossmatch import crossmatch, prefilter
 from .observer import Observer
-from .predict import NO_ELEMENTS, predict, select_epochs
+from .predict import NO_ELEMENTS, NON_PHYSICAL, predict, select_epochs
 
 __all__ = [
+    "NON_PHYSICAL",
     "NO_ELEMENTS",
     "Catalogue",
     "Observer",
