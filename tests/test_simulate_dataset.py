@@ -22,6 +22,8 @@ def test_samples_are_the_frames_of_simulate_frames():
     np.testing.assert_array_equal(ds[3][0].numpy(), ds[-1][0].numpy())
     with pytest.raises(IndexError):
         ds[4]
+    assert ds.provenance["seed"] == 5 and ds.provenance["versions"]["numpy"]
+    assert ds.provenance["params"]["hard_negative_fraction"] == 0.5
 
 
 def test_mask_target_and_loader_batches():

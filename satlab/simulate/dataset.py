@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from ..errors import InputError
 from .presets import get_preset
-from .simulator import _assemble, _check_options
+from .simulator import _assemble, _check_options, _make_frame, _visit, versions
 
 __all__ = ["TrailDataset"]
 
@@ -93,6 +93,17 @@ class TrailDataset(Dataset):
             "hard_negative_fraction": hard_negative_fraction,
         }
         self._opts = _check_options(self.preset, **self.params)
+        self._visit = _visit(self.preset, self.seed)
+        # what a training run records next to its weights
+        self.provenance = {
+            "preset": self.preset.name,
+            "seed": self.seed,
+            "length": self.length,
+            "target": target,
+            "params": {k: v for k, v in self.params.items() if k != "scene"},
+            "scene": type(self.params["scene"]).__name__,
+            "versions": versions(),
+        }
 
     def __len__(self) -> int:
         return self.length
@@ -107,11 +118,11 @@ class TrailDataset(Dataset):
         if not -self.length <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} samples")
         index = int(index) % self.length
-        ds = self.frames([index])
-        image = np.nan_to_num(ds["flux"].values[0], nan=self.fill_value)
-        x = torch.from_numpy(image.astype(np.float32))[None]
+        # the frame alone, without building an xarray Dataset per sample (same pixels)
+        image, mask, rows, _ = _make_frame(self.preset, self._opts, self.seed, index, self._visit)
+        x = torch.from_numpy(np.nan_to_num(image, nan=self.fill_value).astype(np.float32))[None]
         if self.target == "label":
-            y = torch.tensor(float(ds["label"].values[0]), dtype=torch.float32)
+            y = torch.tensor(float(bool(rows)), dtype=torch.float32)
         else:
-            y = torch.from_numpy(ds["trail_mask"].values[0].astype(np.float32))[None]
+            y = torch.from_numpy(mask.astype(np.float32))[None]
         return x, y
