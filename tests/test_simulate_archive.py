@@ -127,6 +127,9 @@ def test_archive_loads_and_its_trails_match_the_truth(small_archive):
     )
     assert sep < 3 * 3600  # within degrees of the pointing at mid-exposure (fast movers)
     assert (out / "archive.json").exists() and (out / "satcat.csv").exists()
+    per_frame = pd.read_csv(result["frame_table"])
+    assert len(per_frame) == 6 and per_frame["n_trails"].sum() == len(truth)
+    assert (per_frame["file"].to_numpy() == ds["file"].values).all()
 
 
 @pytest.mark.slow

@@ -19,7 +19,8 @@ Written into ``out``: ``CH_PR*_SCI_COR_SubArray_V0300.fits.gz`` files (one per v
 calibrated electrons as DRP COR products; header ``OBSERVER`` restores the observer
 through :func:`satlab.open_frames`), ``population.3le`` (element sets at every visit
 epoch), ``satcat.csv``, ``truth.csv`` (one row per rendered trail, frames numbered in
-time order as ``open_frames`` returns them) and ``archive.json`` (parameters, versions,
+time order as ``open_frames`` returns them), ``frames.csv`` (per frame: file, time,
+hard-negative kind, number of trails) and ``archive.json`` (parameters, versions,
 the magnitude law and the zero point).
 """
 
@@ -350,7 +351,7 @@ def make_archive(
         variation_fraction=0.0,
         start="2020-01-01",
     )
-    truth, files, index = [], [], 0
+    truth, frame_rows, files, index = [], [], [], 0
     for v, (t0, epoch) in enumerate(zip(starts, epochs, strict=True)):
         # TLE epochs keep 1e-8 day: match this visit's element sets within a second
         age = catalogue.table["epoch"].to_numpy(dtype="datetime64[ns]") - epoch
@@ -388,7 +389,16 @@ def make_archive(
                 "target_mag": target_mag,
                 "trails": trails,
             }
-            image, _, rows_k, _ = _make_frame(preset, opts, seed, index, visit)
+            image, _, rows_k, info = _make_frame(preset, opts, seed, index, visit)
+            frame_rows.append(
+                {
+                    "frame": index,
+                    "file_index": v,
+                    "time": str(mid),
+                    "negative_kind": info["kind"],
+                    "n_trails": len(rows_k),
+                }
+            )
             images.append((image - det.offset * det.nexp) / det.sensitivity)
             rolls.append(roll)
             for tr, r in zip(trails, rows_k, strict=True):
@@ -434,6 +444,9 @@ def make_archive(
     df["file"] = [files[i] for i in df["file_index"]]
     df = df[ARCHIVE_COLUMNS]
     df.to_csv(out / "truth.csv", index=False)
+    per_frame = pd.DataFrame(frame_rows)
+    per_frame.insert(1, "file", [files[i] for i in per_frame.pop("file_index")])
+    per_frame.to_csv(out / "frames.csv", index=False)
     meta = {
         "params": {
             "seed": seed,
@@ -463,6 +476,7 @@ def make_archive(
         "satcat": out / "satcat.csv",
         "truth": out / "truth.csv",
         "meta": out / "archive.json",
+        "frame_table": out / "frames.csv",
         "n_frames": index,
         "n_trails": len(df),
     }
