@@ -431,12 +431,20 @@ class Catalogue:
         return self.take(np.sort(last.to_numpy()))
 
     def satcat(self, path_or_table) -> Catalogue:
-        """This catalogue joined with SATCAT metadata (see :func:`read_satcat`)."""
-        meta = (
-            path_or_table
-            if isinstance(path_or_table, pd.DataFrame) and "norad_id" in path_or_table
-            else read_satcat(path_or_table)
-        )
+        """This catalogue joined with SATCAT metadata.
+
+        ``path_or_table`` is a SATCAT file (see :func:`read_satcat`), a table in its
+        columns (Space-Track or CelesTrak names, e.g. a ``csv`` catalogue entry) or one
+        :func:`read_satcat` returned.
+        """
+        if isinstance(path_or_table, pd.DataFrame):
+            meta = (
+                path_or_table
+                if "norad_id" in path_or_table
+                else _satcat_frame(path_or_table, "SATCAT table")
+            )
+        else:
+            meta = read_satcat(path_or_table)
         table = self.table.drop(
             columns=[c for c in meta.columns if c != "norad_id"], errors="ignore"
         )

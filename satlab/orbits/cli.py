@@ -10,13 +10,27 @@ import click
 from ..errors import InputError, OutputExistsError
 
 
-def _read_table(path: Path):
+def _entry(name: str):
+    """A data-catalogue entry called ``name`` if there is one and no such file."""
+    from ..catalog import open_catalog
+
+    if Path(name).exists() or any(c in name for c in "*?["):
+        return None
+    cat = open_catalog()
+    return cat[name] if name in cat else None
+
+
+def _read_table(text: str):
     import pandas as pd
 
     from ..errors import MissingFileError
 
+    entry = _entry(text)
+    if entry is not None:
+        return entry.read()
+    path = Path(text)
     if not path.is_file():
-        raise MissingFileError(f"{path}: no such trail table")
+        raise MissingFileError(f"{path}: no such trail table (or data-catalogue entry)")
     if path.suffix.lower() == ".parquet":
         return pd.read_parquet(path)
     if path.suffix.lower() == ".csv":
@@ -47,10 +61,10 @@ def _observer(text: str | None):
 
 
 @click.command()
-@click.argument("trails", type=click.Path(path_type=Path))
+@click.argument("trails")
 @click.argument("frames")
-@click.argument("tle", type=click.Path(path_type=Path))
-@click.option("--satcat", type=click.Path(path_type=Path), help="SATCAT CSV to join.")
+@click.argument("tle")
+@click.option("--satcat", help="SATCAT CSV (or data-catalogue entry) to join.")
 @click.option(
     "--observer",
     help="Observer JSON, LAT,LON,HEIGHT_M, or a TLE file (default: the frames' attrs).",
@@ -81,9 +95,9 @@ def crossmatch(
     as_json,
 ):
     """Identify the catalogued objects behind TRAILS (CSV/Parquet trail table) in FRAMES
-    (a file, glob, Zarr store or catalogue entry) using the element sets in TLE (TLE, 3LE
-    or OMM)."""
-    from ..catalog import open_catalog
+    (a file, glob or Zarr store) using the element sets in TLE (TLE, 3LE or OMM). Each
+    may also name a data-catalogue entry, e.g. ``satlab crossmatch cheops-archive-truth
+    cheops-archive cheops-archive-tle --satcat cheops-archive-satcat``."""
     from ..io import open_frames
     from .catalogue import read_tle
     from .crossmatch import crossmatch as run
@@ -94,12 +108,13 @@ def crossmatch(
         if out.exists() and not overwrite:
             raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
     table = _read_table(trails)
-    if Path(frames).exists() or any(c in frames for c in "*?["):
-        ds = open_frames(frames)
-    else:
-        cat = open_catalog()
-        ds = cat[frames].read() if frames in cat else open_frames(frames)
-    catalogue = read_tle(tle, errors=errors, satcat=satcat)
+    entry = _entry(frames)
+    ds = entry.read() if entry is not None else open_frames(frames)
+    entry = _entry(tle)
+    catalogue = entry.read(errors=errors) if entry is not None else read_tle(tle, errors=errors)
+    if satcat is not None:
+        entry = _entry(satcat)
+        catalogue = catalogue.satcat(entry.read() if entry is not None else satcat)
     matches = run(
         table,
         ds,
