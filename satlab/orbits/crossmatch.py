@@ -428,7 +428,7 @@ def crossmatch(
         )
     t_mid = as_utc_times(frames["time"].values[used], name="frames.time")
 
-    # one astropy call for every sample time of every frame
+    # rotations and observer states for every sample time of every frame in one call
     offsets = np.linspace(-0.5, 0.5, N_SAMPLES)[None, :] * exptime[used, None]  # s
     t_all = t_mid[:, None] + (offsets * 1e9).astype("timedelta64[ns]")
     rot_all = teme_to_gcrs_matrices(t_all.ravel()).reshape(len(used), N_SAMPLES, 3, 3)
