@@ -123,16 +123,16 @@ def frame_label(frames, index: int, *, scores=None) -> str:
 
 
 def _rows_for(table, ds, i: int):
-    """Rows of a trail / track table that belong to frame position ``i``.
+    """Endpoints ``x0, y0, x1, y1`` [px] of the rows of a table for frame position ``i``.
 
     Tables name frames by the frames' integer ``frame`` coordinate when there is one,
     else by position (:func:`satlab.lines.frame_index`).
     """
-    if table is None or len(table) == 0:
-        return table
     from .lines import frame_index
 
-    return table[table["frame"].to_numpy() == frame_index(ds)[i]]
+    rows = table[table["frame"].to_numpy() == frame_index(ds)[i]]
+    # only the endpoints, as float64: other columns would go to the browser with the plot
+    return rows[["x0", "y0", "x1", "y1"]].astype("float64")
 
 
 def frame_view(
