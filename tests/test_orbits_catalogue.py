@@ -213,7 +213,7 @@ def test_omm_csv_xml_and_space_track_quirks():
     ("change", "message"),
     [
         ({"ECCENTRICITY": "1.2"}, "ECCENTRICITY 1.2 is outside"),
-        ({"NORAD_CAT_ID": "400000"}, "NORAD_CAT_ID 400000 cannot be written"),
+        ({"NORAD_CAT_ID": "0"}, "NORAD_CAT_ID 0 is not a catalogue number"),
         ({"EPOCH": ""}, "missing field"),
         ({"MEAN_MOTION": "fast"}, "OMM record 1"),
     ],
@@ -274,3 +274,19 @@ def test_catalogue_selection_helpers(ver_valid):
         warnings.simplefilter("error")
         cat = Catalogue.from_lines([ISS1], [ISS2], names=["ISS"])
     assert cat.table.loc[0, "name"] == "ISS"
+
+
+def test_omm_catalogue_numbers_beyond_alpha5():
+    """sgp4 refuses numbers above 339999; satlab keeps them in the table and propagates."""
+    from satlab.orbits import Observer, predict
+
+    big = dict(omm_record(ISS1, ISS2, "ISS COPY", strings=True), NORAD_CAT_ID="400000")
+    cat = read_tle(json.dumps([big, omm_record(ISS1, ISS2, "ISS", strings=True)]))
+    assert cat.table["norad_id"].tolist() == [400000, 25544]
+    assert cat.table.loc[0, "line1"] == ""
+    t = cat.table.loc[1, "epoch"] + pd.to_timedelta([1.0], unit="h")
+    ds = predict(cat, t, Observer.ground(46.2, 6.15, 400.0))
+    np.testing.assert_allclose(ds["ra"].values[0], ds["ra"].values[1], atol=1e-9)
+    with pytest.warns(SatlabWarning, match="numbered above 339999 have no TLE form"):
+        text = cat.to_tle()
+    assert read_tle(text).table["norad_id"].tolist() == [25544]

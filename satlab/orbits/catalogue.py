@@ -1,9 +1,10 @@
 """Element-set catalogues: TLE / 3LE / OMM (JSON, CSV, XML) files and the SATCAT join.
 
 A :class:`Catalogue` is a pandas table, one row per element set (a history file keeps
-every epoch of an object), plus the matching :class:`sgp4.api.Satrec` objects. Every row
-carries TLE lines (OMM records are exported with :func:`sgp4.exporter.export_tle`) so a
-catalogue always writes back to a 3LE file.
+every epoch of an object), plus the matching :class:`sgp4.api.Satrec` objects. Rows carry
+TLE lines (OMM records are exported with :func:`sgp4.exporter.export_tle`) so a catalogue
+writes back to a 3LE file; only OMM objects numbered above 339999, which no TLE can hold,
+have empty lines.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = ["Catalogue", "read_satcat", "read_tle"]
 
 EARTH_RADIUS_KM = 6378.135  # WGS72, the constants SGP4 element sets are fitted with
 _UNIX_JD = 2440587.5
+ALPHA5_MAX = 339999  # the largest catalogue number a TLE (Alpha-5) can carry
 _ERRORS = ("raise", "skip")
 
 # Space-Track's OBJECT_TYPE words; CelesTrak's SATCAT uses the short codes.
@@ -302,9 +304,10 @@ def _omm_satrec(fields: dict):
         epoch += ".000000"
     fields["EPOCH"] = epoch
     norad = int(float(fields["NORAD_CAT_ID"]))
-    if not 0 < norad <= 339999:
-        raise ValueError(f"NORAD_CAT_ID {norad} cannot be written as a TLE (1..339999)")
-    fields["NORAD_CAT_ID"] = str(norad)
+    if norad < 1:
+        raise ValueError(f"NORAD_CAT_ID {norad} is not a catalogue number")
+    # sgp4 keeps Alpha-5 numbers only (up to 339999); larger ones live in the table alone
+    fields["NORAD_CAT_ID"] = str(norad if norad <= ALPHA5_MAX else 0)
     ecc = float(fields["ECCENTRICITY"])
     if not 0.0 <= ecc < 1.0:
         raise ValueError(f"ECCENTRICITY {ecc} is outside [0, 1)")
@@ -324,12 +327,13 @@ def _parse_omm(records, label, errors):
             problem = _elements_problem(sat)
             if problem:
                 raise ValueError(problem)
-            line1, line2 = export_tle(sat)
+            norad = int(float(upper["NORAD_CAT_ID"]))
+            line1, line2 = export_tle(sat) if norad <= ALPHA5_MAX else ("", "")
         except (ValueError, KeyError, TypeError) as exc:
             problems.append((f"OMM record {n}", str(exc)))
             continue
         name = str(upper.get("OBJECT_NAME") or "").strip()
-        out.append((name, line1, line2, sat, upper))
+        out.append((name, line1, line2, sat, upper, norad))
     return out, _report(problems, label, errors, len(out))
 
 
@@ -344,10 +348,13 @@ def _epoch64(sat) -> np.datetime64:
 
 
 def _table(records, source: str) -> pd.DataFrame:
+    """The catalogue table; a record's sixth item, if any, is its catalogue number."""
     sats = [r[3] for r in records]
     table = pd.DataFrame(
         {
-            "norad_id": np.array([s.satnum for s in sats], dtype=np.int64),
+            "norad_id": np.array(
+                [r[5] if len(r) > 5 else r[3].satnum for r in records], dtype=np.int64
+            ),
             "name": [r[0] for r in records],
             "epoch": pd.to_datetime(
                 np.array([_epoch64(s) for s in sats], dtype="datetime64[us]")
@@ -455,10 +462,24 @@ class Catalogue:
         return Catalogue(table, self._satrecs)
 
     def to_tle(self) -> str:
-        """The catalogue as 3LE text (``0 NAME`` lines, Space-Track style)."""
+        """The catalogue as 3LE text (``0 NAME`` lines, Space-Track style).
+
+        Objects numbered above 339999 (OMM only) have no TLE form: they are left out
+        with a :class:`~satlab.errors.SatlabWarning`.
+        """
         t = self.table
+        blank = t["line1"] == ""
+        if blank.any():
+            warnings.warn(
+                f"to_tle: {int(blank.sum())} element set(s) numbered above {ALPHA5_MAX} "
+                "have no TLE form and are left out",
+                SatlabWarning,
+                stacklevel=2,
+            )
+        t = t[~blank]
         return "".join(
-            f"0 {n}\n{a}\n{b}\n" for n, a, b in zip(t["name"], t["line1"], t["line2"], strict=True)
+            f"0 {n}\n{a}\n{b}\n" if n else f"{a}\n{b}\n"
+            for n, a, b in zip(t["name"], t["line1"], t["line2"], strict=True)
         )
 
     # display ----------------------------------------------------------------------------
@@ -503,7 +524,9 @@ def read_tle(
         A file, or the text itself (any string with a line break). The format is told
         from the content: ``[``/``{`` JSON, ``<`` XML, a header with ``EPOCH`` CSV,
         otherwise 2-line or 3-line TLE (``0 NAME`` or plain name lines). Alpha-5
-        catalogue numbers and history files (many epochs per object) are accepted.
+        catalogue numbers, OMM numbers above 339999 (kept in the table; sgp4 itself
+        refuses them), Space-Track's all-string JSON, epochs without fractional seconds
+        and history files (many epochs per object) are accepted.
     errors : {"raise", "skip"}
         ``"raise"`` stops at the first malformed element set with a
         :class:`~satlab.errors.CatalogueError` naming the file and line (OMM: record);
