@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import satlab
 from satlab.errors import InputError, MissingFileError
 from satlab.simulate import (
     CatalogScene,
@@ -76,3 +77,51 @@ def test_psf_from_image_measures_the_stars(rng):
 def test_hipparcos_needs_the_wheel(tmp_path):
     with pytest.raises(MissingFileError, match="pip download --no-deps cedar-solve"):
         hipparcos_catalogue(cache_dir=tmp_path)
+
+
+def test_hipparcos_from_a_cedar_solve_wheel(tmp_path, monkeypatch):
+    """The wheel layout cedar-solve ships: tetra3/data/default_database.npz, star_table."""
+    import io
+    import zipfile
+
+    from click.testing import CliRunner
+
+    from satlab.cli import main
+
+    ra = np.radians([10.0, 10.0 + 20 / 3600, 200.0])
+    dec = np.radians([-5.0, -5.0, 40.0])
+    xyz = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=1)
+    table = np.column_stack([ra, dec, xyz, [6.5, 7.0, 3.0]]).astype(np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, star_table=table)
+    with zipfile.ZipFile(tmp_path / "cedar_solve-0.5.1-py3-none-any.whl", "w") as zf:
+        zf.writestr("tetra3/data/default_database.npz", buf.getvalue())
+    cat = hipparcos_catalogue(cache_dir=tmp_path)
+    np.testing.assert_allclose(cat["ra_deg"], [10.0, 10.0 + 20 / 3600, 200.0], atol=1e-4)
+    np.testing.assert_allclose(cat["mag"], [6.5, 7.0, 3.0])
+    got = CatalogScene(cat).draw(None, (200, 200), 1.0, ra=10.0, dec=-5.0, roll=0.0)
+    assert len(got) == 2  # the pointing star and its neighbour 20" east
+    monkeypatch.setenv("SATLAB_CACHE", str(tmp_path))
+    res = CliRunner().invoke(
+        main,
+        [
+            "simulate",
+            "frames",
+            "--seed",
+            "1",
+            "-n",
+            "2",
+            "--catalog",
+            "hipparcos",
+            "--ra",
+            "10",
+            "--dec",
+            "-5",
+            "--out",
+            str(tmp_path / "cat.zarr"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    made = satlab.open_frames(tmp_path / "cat.zarr")
+    np.testing.assert_allclose(made["ra"].values, 10.0)
+    assert (made["n_stars"].values == 3).all()  # the CHEOPS target and the two catalogue stars

@@ -69,9 +69,13 @@ def simulate():
     required=True,
     help="Output .zarr (frames + truth) or .fits (frames); truth also as CSV.",
 )
+@click.option("--ra", type=float, default=None, help="Pointing RA [deg, ICRS] (default: drawn).")
+@click.option("--dec", type=float, default=None, help="Pointing Dec [deg, ICRS].")
 @click.option("--overwrite", is_flag=True)
 def frames(
     preset,
+    ra,
+    dec,
     n,
     seed,
     trail_fraction,
@@ -83,14 +87,25 @@ def frames(
     overwrite,
 ):
     """Labelled frames of an instrument preset, with their truth table."""
+    import dataclasses
+
+    from .presets import get_preset
     from .scenes import CatalogScene, hipparcos_catalogue
     from .simulator import simulate_frames
 
+    p = get_preset(preset)
+    if (ra is None) != (dec is None):
+        raise InputError("--ra/--dec: give both or neither")
+    if ra is not None:
+        from astropy.coordinates import SkyCoord
+
+        pointing = SkyCoord(ra, dec, unit="deg", frame="icrs")
+        p = p.replace(telescope=dataclasses.replace(p.telescope, pointing=pointing))
     scene = None
     if catalog == "hipparcos":
         scene = CatalogScene(hipparcos_catalogue(download=download_catalog))
     ds = simulate_frames(
-        preset,
+        p,
         n,
         seed=seed,
         trail_fraction=trail_fraction,

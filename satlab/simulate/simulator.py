@@ -191,13 +191,18 @@ class _LoadedComposite:
 
 
 def _visit(preset: Preset, seed: int) -> dict:
-    """Visit-wide pointing: the same for every frame of a seed."""
+    """Visit-wide pointing: the telescope's ``pointing`` if set, else drawn from the seed."""
     rng = np.random.default_rng([seed, 0x5A7])
-    return {
+    visit = {
         "ra": float(rng.uniform(0, 360)),
         "dec": float(np.degrees(np.arcsin(rng.uniform(-1, 1)))),
         "roll0": float(rng.uniform(0, 360)),
     }
+    pointing = preset.telescope.pointing
+    if pointing is not None:
+        icrs = pointing.icrs
+        visit.update(ra=float(icrs.ra.deg), dec=float(icrs.dec.deg))
+    return visit
 
 
 def _psf_for(preset: Preset, rng) -> PSF:
@@ -667,20 +672,8 @@ def _assemble(p: Preset, opts: _Options, seed: int, indices, params: dict) -> xr
         )
     ds = ds.assign_coords(
         frame=np.asarray(list(indices)),
-        ra=(
-            "frame",
-            np.full(
-                len(info),
-                p.telescope.pointing.ra.deg if p.telescope.pointing is not None else visit["ra"],
-            ),
-        ),
-        dec=(
-            "frame",
-            np.full(
-                len(info),
-                p.telescope.pointing.dec.deg if p.telescope.pointing is not None else visit["dec"],
-            ),
-        ),
+        ra=("frame", np.full(len(info), visit["ra"])),
+        dec=("frame", np.full(len(info), visit["dec"])),
         roll=("frame", info["roll"].to_numpy()),
     )
     ds["trail_mask"] = (("frame", "y", "x"), np.stack(masks))
