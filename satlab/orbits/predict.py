@@ -222,8 +222,8 @@ def predict(
 
     Notes
     -----
-    Everything is computed in memory, about 100 bytes per (object, time) pair: split
-    long time series (a catalogue of 30,000 objects at 1,000 times is ~3 GB).
+    Everything is computed in memory, a few hundred bytes per (object, time) pair at the
+    peak: split long time series (30,000 objects at 1,000 times would need ~10 GB).
 
     Warns
     -----
