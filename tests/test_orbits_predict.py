@@ -278,3 +278,18 @@ def test_positions_after_decay_are_flagged_even_without_an_sgp4_error():
         ds = predict(cat, times, Observer.ground(*GENEVA))
     assert ds["sgp4_error"].values.tolist() == [[0, 6, NON_PHYSICAL, NON_PHYSICAL]]
     assert np.isfinite(ds["ra"].values[0]).tolist() == [True, False, False, False]
+
+
+def test_spacecraft_observer_from_its_closest_element_set():
+    from sgp4.api import Satrec
+    from sgp4.exporter import export_tle
+
+    sat = Satrec.twoline2rv(SC1, SC2)
+    later = export_tle(sat)[0][:18] + "06160.00000000" + export_tle(sat)[0][32:68]
+    later += str(sum(int(c) if c.isdigit() else c == "-" for c in later) % 10)
+    history = read_tle(f"0 CHEOPS-like\n{SC1}\n{SC2}\n0 CHEOPS-like\n{later}\n{SC2}\n")
+    early = Observer.from_catalogue(history, 44874, pd.Timestamp("2006-06-02"))
+    late = Observer.from_catalogue(history, 44874, pd.Timestamp("2006-06-09"))
+    assert early.line1 == SC1 and late.line1 == later and late.name == "CHEOPS-like"
+    with pytest.raises(InputError, match="norad_id: 99 is not in the catalogue"):
+        Observer.from_catalogue(history, 99, pd.Timestamp("2006-06-02"))

@@ -89,6 +89,27 @@ class Observer:
         _, line1, line2, _ = records[0]
         return cls("spacecraft", line1=line1, line2=line2, name=name)
 
+    @classmethod
+    def from_catalogue(cls, catalogue, norad_id: int, time, *, name: str = "") -> Observer:
+        """The spacecraft ``norad_id`` flying its element set closest in time to ``time``.
+
+        Seed 001 computed CHEOPS's position from its TLE closest to each observation: use
+        this per visit (frames carry one element set in ``attrs["observer"]``).
+
+        Raises
+        ------
+        satlab.errors.InputError
+            If ``catalogue`` holds no element set of ``norad_id``.
+        """
+        from .predict import select_epochs
+
+        own = catalogue.select(norad_id)
+        if not len(own):
+            raise InputError(f"norad_id: {norad_id} is not in the catalogue")
+        row = int(select_epochs(own, time)["row"].values[0, 0])
+        chosen = own.table.iloc[row]
+        return cls.from_tle(chosen["line1"], chosen["line2"], name=name or chosen["name"])
+
     def to_attr(self) -> str:
         """A JSON string for ``frames.attrs["observer"]`` (FITS- and Zarr-safe)."""
         fields = {k: v for k, v in self.__dict__.items() if v is not None and v != ""}
