@@ -268,8 +268,11 @@ def test_trail_photometry_magnitudes_from_zero_point(rng):
         length = math.hypot(b[0] - a[0], b[1] - a[1])
         expected = 20.0 - 2.5 * math.log10(lam * length / 10.0)
         assert row["mag"] == pytest.approx(expected, abs=3 * row["mag_err"])
-        assert row["mag_err"] == pytest.approx(1.0857 * row["flux_err"] / row["flux"], rel=1e-3)
+        stat = 1.0857 * row["flux_err"] / row["flux"]
+        assert row["mag_err"] == pytest.approx(np.hypot(stat, 0.01), rel=1e-3)  # + the floor
     assert df.attrs["units"]["flux"] == "ADU"
+    bare = trail_photometry(ds, trails_table(ENDS), psf=psf, floor_mag=0.0)
+    np.testing.assert_allclose(bare["mag_err"], 1.0857 * bare["flux_err"] / bare["flux"], rtol=1e-3)
     # the angular rate (2 arcsec/px, so 3 arcsec/s = 1.5 px/s) replaces length / exptime
     df2 = trail_photometry(ds, trails_table(ENDS).assign(rate_arcsec_s=3.0), psf=psf)
     expected = 20.0 - 2.5 * np.log10(df2["flux_per_px"] * 1.5)
