@@ -219,6 +219,7 @@ def test_magnitude_per_year_and_over_time():
     assert empty.empty
 
 
+@pytest.mark.slow
 def test_trend_plots_build_and_render():
     import holoviews as hv
 
