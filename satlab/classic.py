@@ -53,7 +53,7 @@ def significance(
     star_sigma, star_elongation : float
         Sources above ``star_sigma`` (photutils segmentation) are split into their cores
         (connected pixels above half the source's peak); a core with an axis ratio below
-        ``star_elongation`` is a star, hot pixel or cosmic ray, and a disc of 1.2 times
+        ``star_elongation`` is a star, hot pixel or cosmic ray, and a disc of 1.5 times
         its share of the source's equivalent radius plus ``2 * smooth_px`` is masked.
         Sources are not deblended: deblending cuts bright, tumbling trails into round
         pieces.
@@ -112,7 +112,7 @@ def significance(
                 cut = near_edge[cy, cx].any() and 4.0 * np.sqrt(max(lam[1], 0.0)) < star_max_px
                 if elongation < star_elongation or cut:
                     area = inside.sum() * cx.size / max((core > 0).sum(), 1)
-                    radius = 1.2 * np.sqrt(area / np.pi) + 2.0 * smooth_px
+                    radius = 1.5 * np.sqrt(area / np.pi) + 2.0 * smooth_px
                     stars &= (yy - cy.mean()) ** 2 + (xx - cx.mean()) ** 2 > radius**2
         if stars.sum() == good.sum():
             break

@@ -248,3 +248,16 @@ def test_column_parallel_lines_are_readout_smear_unless_asked(rng):
         assert trails(frames, method="hough").empty
     kept = trails(frames, method="hough", reject_column_deg=None)
     assert len(kept) == 1 and abs(kept.theta.iloc[0]) < 1.0
+
+
+@pytest.mark.parametrize("method", ["hough", "radon"])
+def test_stars_cut_by_the_edge_or_touching_are_not_trails(rng, method):
+    stars = [
+        (100, 100, 3000.0),
+        (118, 112, 1500.0),  # touching the target: one source, two cores
+        (172, 32, 3000.0),  # centre just outside the circular footprint: a bright chord
+        (24, 160, 800.0),
+    ]
+    frames = noisy_frames(rng, 2, stars=stars)
+    with pytest.warns(SatlabWarning, match="no trail found"):
+        assert trails(frames, method=method).empty
