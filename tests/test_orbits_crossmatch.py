@@ -369,3 +369,23 @@ def test_slow_curved_track_is_compared_chord_to_chord(population):
     assert best["norad_id"] == norad and best["match"] == "strict"
     assert abs(best["angle_diff_deg"]) < 0.5
     assert best["sep_arcsec"] == pytest.approx(sagitta * SCALE, abs=1.0)
+
+
+def test_per_frame_observers_from_an_archive_coord(population):
+    """Files with different observers open as a per-frame ``observer`` coord."""
+    a = visible_targets(population, CHEOPS, 1, seed=31, max_range_km=20000).isel(object=0)
+    b = visible_targets(population, GROUND, 1, seed=32, max_range_km=20000).isel(object=0)
+    frames = make_frames(
+        [[float(a["ra"]), float(a["dec"])], [float(b["ra"]), float(b["dec"])]], [T_MID] * 2, CHEOPS
+    )
+    frames = frames.assign_coords(observer=("frame", [CHEOPS.to_attr(), GROUND.to_attr()]))
+    frames.attrs = {k: v for k, v in frames.attrs.items() if k != "observer"}
+    trails = pd.DataFrame(
+        [
+            trail_through_frame(population, int(a["norad_id"]), frames, 0, CHEOPS),
+            trail_through_frame(population, int(b["norad_id"]), frames, 1, GROUND),
+        ]
+    )
+    best = crossmatch(trails, frames, population).query("best").set_index("trail")
+    assert best["norad_id"].tolist() == [int(a["norad_id"]), int(b["norad_id"])]
+    assert (best["match"] == "strict").all()

@@ -281,14 +281,21 @@ def _check_trails(trails, n_frames: int) -> pd.DataFrame:
     return trails
 
 
-def _frame_observer(frames, observer) -> Observer:
+def _frame_observers(frames, observer, used) -> list[Observer]:
+    """The observer of each frame in ``used``: the keyword, a per-frame ``observer``
+    coord (archives whose files carry different element sets) or ``attrs["observer"]``."""
     if observer is not None:
-        return Observer.from_attr(observer)
-    if "observer" not in frames.attrs:
+        return [Observer.from_attr(observer)] * len(used)
+    if "observer" in frames.coords:
+        texts = [str(t) for t in frames["observer"].values[used]]
+    elif "observer" in frames.attrs:
+        texts = [frames.attrs["observer"]] * len(used)
+    else:
         raise InputError(
             "frames: attrs['observer'] is missing; store Observer.to_attr() there or pass observer="
         )
-    return Observer.from_attr(frames.attrs["observer"])
+    parsed = {text: Observer.from_attr(text) for text in set(texts)}
+    return [parsed[text] for text in texts]
 
 
 def _frame_orientation(frames):
@@ -356,7 +363,8 @@ def crossmatch(
         Element sets further than this from the frame time are not used [h]; seed 001's
         96 h window is +-48 h.
     observer : Observer or str, optional
-        Overrides ``frames.attrs["observer"]``.
+        Overrides the frames' observer (``attrs["observer"]``, or a per-frame
+        ``observer`` coord when the files of an archive carry different ones).
     min_length_px : float
         Trails shorter than this or than twice their width (or with non-finite
         endpoints) have unreliable geometry [px].
@@ -415,7 +423,6 @@ def crossmatch(
     }
     if trails.empty:
         return _result([], params, "no trails given")
-    observer = _frame_observer(frames, observer)
     ra0, dec0, roll, scale, parity, exptime = _frame_orientation(frames)
     ny, nx = frames.sizes["y"], frames.sizes["x"]
     frame_of = trails["frame"].to_numpy(dtype=int)
@@ -432,9 +439,14 @@ def crossmatch(
     offsets = np.linspace(-0.5, 0.5, N_SAMPLES)[None, :] * exptime[used, None]  # s
     t_all = t_mid[:, None] + (offsets * 1e9).astype("timedelta64[ns]")
     rot_all = teme_to_gcrs_matrices(t_all.ravel()).reshape(len(used), N_SAMPLES, 3, 3)
-    obs_r, obs_v = observer.posvel_gcrs(t_all.ravel(), rotations=rot_all.reshape(-1, 3, 3))
-    obs_r = obs_r.reshape(len(used), N_SAMPLES, 3)
-    obs_v = obs_v.reshape(len(used), N_SAMPLES, 3)
+    observers = _frame_observers(frames, observer, used)
+    obs_r = np.empty((len(used), N_SAMPLES, 3))
+    obs_v = np.empty((len(used), N_SAMPLES, 3))
+    for ob in set(observers):
+        sel = np.array([o == ob for o in observers])
+        r_o, v_o = ob.posvel_gcrs(t_all[sel].ravel(), rotations=rot_all[sel].reshape(-1, 3, 3))
+        obs_r[sel] = r_o.reshape(-1, N_SAMPLES, 3)
+        obs_v[sel] = v_o.reshape(-1, N_SAMPLES, 3)
     sun = sun_gcrs_km(t_mid)
     epochs = select_epochs(catalogue, t_mid, window_h=window_h)
     row_of = epochs["row"].to_numpy()
