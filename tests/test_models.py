@@ -117,7 +117,7 @@ def test_missing_weights_file(tmp_path):
 def test_model_card_describes_the_model():
     card = model_card("trail-cnn")
     assert card["window_px"] == 128 and card["overlap_px"] == 20
-    assert card["normalisation"] == "arcsinh-window"
+    assert card["normalisation"] == "arcsinh-robust"
     json.dumps(card)
 
 

@@ -52,9 +52,10 @@ class ModelSpec:
     bin : int
         Detector pixels averaged per network pixel along each axis before the network
         (CHEOPS PSFs are ~16 px wide, so binning costs little signal and saves time).
-    normalisation : {"arcsinh-robust", "arcsinh-window"}
-        ``"arcsinh-window"``: seed 002 eq. 1 over the good pixels of each window;
-        ``"arcsinh-robust"``: eq. 1 with the median and MAD of each frame's good pixels
+    normalisation : {"arcsinh-robust", "arcsinh-mean"}
+        Seed 002 eq. 1 over the good pixels of each frame (whole-frame models) or window
+        (``task="windows"``): ``"arcsinh-mean"`` with their mean and standard deviation
+        as in the paper, ``"arcsinh-robust"`` with their median and normal-scaled MAD
         (see :func:`satlab.models.preprocess.robust_arcsinh`).
     threshold : float
         Default decision threshold on the score (0.8 in seed 001).
@@ -104,7 +105,7 @@ MODELS: dict[str, ModelSpec] = {
             window=128,
             overlap=20,
             bin=4,
-            normalisation="arcsinh-window",
+            normalisation="arcsinh-robust",
             description="Seed 002 CNN on 128-px windows (overlap 20 px, binned 4x4), "
             "image score = max window score",
         ),
