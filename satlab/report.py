@@ -35,7 +35,9 @@ __all__ = [
     "ReportResult",
     "Step",
     "chain_parameters",
+    "companion_entry",
     "default_notebook_dir",
+    "injected_truth",
     "read_summary",
     "record",
     "report_command",
@@ -145,6 +147,66 @@ def _plain(value):
     if isinstance(value, float) and value != value:
         return None
     return value
+
+
+def companion_entry(name: str, kind: str, *, catalog=None) -> str | None:
+    """The data-catalogue entry holding the ``kind`` companion of entry ``name``.
+
+    ``kind`` is ``"truth"`` (injected trails), ``"tle"`` (element sets) or ``"satcat"``.
+    The companion is ``<name>-<kind>``, else the ``*-<kind>`` entry whose file sits in the
+    same directory as ``name``'s files (``cheops-sample`` is two visits of
+    ``cheops-archive`` and shares its ``cheops-archive-truth``). None when there is none.
+    """
+    from .catalog import open_catalog
+
+    cat = catalog if catalog is not None else open_catalog()
+    names = set(cat)
+    if name not in names:
+        return None
+    if f"{name}-{kind}" in names:
+        return f"{name}-{kind}"
+    home = cat[name].path.parent
+    same_dir = sorted(n for n in names if n.endswith(f"-{kind}") and cat[n].path.parent == home)
+    return same_dir[0] if len(same_dir) == 1 else None
+
+
+def injected_truth(frames, truth):
+    """The rows of a truth table that fall on ``frames``, with ``frame`` their position.
+
+    Parameters
+    ----------
+    frames : xarray.Dataset
+        Frames with ``time``, ``exptime`` and (for several files) a ``file`` coord.
+    truth : pandas.DataFrame
+        One row per injected trail with ``time`` (UTC) and optionally ``file`` (name).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows whose file is one of the frames' and whose time lies within a frame's
+        exposure, ``frame`` replaced by that frame's position (0-based), index reset.
+    """
+    import numpy as np
+    import pandas as pd
+
+    times = frames["time"].values.astype("datetime64[ns]")
+    half = pd.to_timedelta(frames["exptime"].values / 2 + 1e-3, unit="s").to_numpy()
+    files = (
+        np.asarray([Path(str(f)).name for f in frames["file"].values])
+        if "file" in frames.coords
+        else None
+    )
+    t = pd.to_datetime(truth["time"]).to_numpy(dtype="datetime64[ns]")
+    positions = np.full(len(truth), -1)
+    for k in range(len(truth)):
+        near = np.abs(times - t[k]) <= half
+        if files is not None and "file" in truth:
+            near &= files == Path(str(truth["file"].iloc[k])).name
+        if near.any():
+            positions[k] = int(np.flatnonzero(near)[0])
+    out = truth[positions >= 0].copy()
+    out["frame"] = positions[positions >= 0]
+    return out.reset_index(drop=True)
 
 
 def read_summary(run_dir):
@@ -494,13 +556,15 @@ def _summary_markdown(meta: dict, summary) -> str:
     head = "| step | quantity | recovered |" + (" injected truth |" if has_truth else "")
     lines += [head, "|---" * (4 if has_truth else 3) + "|"]
     for row in summary.itertuples():
-        unit = f" {row.unit}" if row.unit else ""
-        value = _fmt(row.value) + unit
-        cells = [row.step, row.quantity, value]
+        cells = [row.step, row.quantity, _with_unit(row.value, row.unit)]
         if has_truth:
-            cells.append("" if _missing(row.truth) else _fmt(row.truth) + unit)
+            cells.append("" if _missing(row.truth) else _with_unit(row.truth, row.unit))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _with_unit(value, unit: str) -> str:
+    return _fmt(value) + (f" {unit}" if unit and not _missing(value) else "")
 
 
 def _missing(value) -> bool:
@@ -625,6 +689,5 @@ def report_command(input_, parameters, out, seed, kernel, list_parameters, quiet
     for name, state in result.steps.items():
         click.echo(f"  {name}: {state}")
     for row in result.summary.itertuples():
-        truth = "" if _missing(row.truth) else f" (injected {_fmt(row.truth)})"
-        unit = f" {row.unit}" if row.unit else ""
-        click.echo(f"  {row.quantity}: {_fmt(row.value)}{unit}{truth}")
+        truth = "" if _missing(row.truth) else f" (injected {_with_unit(row.truth, row.unit)})"
+        click.echo(f"  {row.quantity}: {_with_unit(row.value, row.unit)}{truth}")

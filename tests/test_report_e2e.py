@@ -4,12 +4,13 @@ import json
 import re
 
 import bokeh
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 import satlab
 from satlab.cli import main
-from satlab.report import STEPS, default_notebook_dir
+from satlab.report import STEPS, companion_entry, default_notebook_dir, injected_truth
 
 pytestmark = pytest.mark.slow
 
@@ -42,14 +43,31 @@ def test_report_records_provenance(sample_run):
 
 def test_report_summary_matches_the_sample(sample_run):
     run_dir, output = sample_run
-    frames = satlab.open_catalog()["cheops-sample"].read()
+    cat = satlab.open_catalog()
+    frames = cat["cheops-sample"].read()
+    truth = injected_truth(frames, cat[companion_entry("cheops-sample", "truth")].read())
     meta = json.loads((run_dir / "run.json").read_text())
     summary = {row["quantity"]: row for row in meta["summary"]}
     assert summary["frames analysed"]["value"] == frames.sizes["frame"]
     assert summary["first frame (UTC)"]["value"] == str(frames["time"].values[0])[:19]
     assert f"frames analysed: {frames.sizes['frame']}" in output
-    assert (run_dir / "frames.zarr").is_dir()
     assert satlab.open_frames(run_dir / "frames.zarr").sizes == frames.sizes
+    # the injected truth of the sample's two visits stands beside the recovered numbers
+    assert summary["trails injected"]["value"] == len(truth) == 4
+    if "frames with trails" in summary:  # 02 ran
+        trails = pd.read_parquet(run_dir / "trails.parquet")
+        assert summary["frames with trails"]["truth"] == truth["frame"].nunique()
+        assert summary["trails found"] == {**summary["trails found"], "value": len(trails)}
+        assert summary["trails found"]["truth"] == len(truth)
+        assert f"trails found: {len(trails)} (injected {len(truth)})" in output
+    if "trails measured" in summary:  # 03 ran
+        phot = pd.read_parquet(run_dir / "photometry.parquet")
+        assert len(phot) == len(pd.read_parquet(run_dir / "trails.parquet"))
+        assert summary["trails measured"]["value"] == int(phot["mag"].notna().sum())
+    if "trails identified" in summary:  # 04 ran
+        assert summary["trails identified"]["truth"] == len(truth)
+        assert summary["standard magnitude mean"]["truth"] == pytest.approx(truth["mag_std"].mean())
+        assert summary["standard magnitude mean"]["unit"] == "mag"
 
 
 def test_report_html_is_self_contained_and_interactive(sample_run):
@@ -57,6 +75,7 @@ def test_report_html_is_self_contained_and_interactive(sample_run):
     html = (run_dir / "report.html").read_text()
     assert "<h1" in html and "satlab report" in html
     assert "frames analysed" in html and "Archive loading (01_archive.ipynb)" in html
+    assert "injected truth" in html  # the sample carries its truth
     # the plots are embedded bokeh documents and BokehJS is inlined (no CDN script)
     assert f'"version":"{bokeh.__version__}","title":"Bokeh Application"' in html
     assert "cdn.bokeh.org" not in html and len(html) > 1_000_000
