@@ -73,7 +73,7 @@ STEPS: tuple[Step, ...] = (
     Step("02_detection.ipynb", "Trail detection", ("satlab.detect",)),
     Step("03_photometry.ipynb", "Trail photometry", ("satlab.detect", "satlab.photometry")),
     Step("04_crossmatch.ipynb", "Identification against TLEs", ("satlab.orbits",)),
-    Step("05_trends.ipynb", "Standard-magnitude trends", ("satlab.trends",)),
+    Step("05_trends.ipynb", "Trends", ("satlab.trends", "satlab.plot")),
 )
 
 # Parameters the chain sets itself; users change them through run_report's own arguments.
