@@ -31,6 +31,9 @@ def test_bundled_catalogue_loads_the_sample_archive():
     assert len(np.unique(months)) == 64  # one visit a month, 2020-03 .. 2025-06
     truth = cat["cheops-archive-truth"].read()
     assert len(truth) > 30
+    per_frame = cat["cheops-archive-frames"].read()
+    assert len(per_frame) == 256 and per_frame["n_trails"].sum() == len(truth)
+    assert per_frame["negative_kind"].notna().sum() > 5
     assert (truth["file"].to_numpy() == ds["file"].values[truth["frame"]]).all()
     # the brightest long trails stand out along their true segment
     y, x = np.mgrid[0:200, 0:200]
