@@ -245,3 +245,19 @@ def test_trend_plots_build_and_render():
     assert "mag/yr" in str(plots[-1].get(2).label)
     with pytest.raises(InputError, match="columns"):
         plot.magnitude_vs_launch_plot(pd.DataFrame({"x": [1]}))
+
+
+def test_empty_detection_set_gives_empty_tables_and_warnings():
+    empty = pd.DataFrame(
+        {"mag_std": pd.Series(dtype=float), "launch_date": pd.Series(dtype="datetime64[ns]"),
+         "time": pd.Series(dtype="datetime64[ns]"), "norad_id": pd.Series(dtype=float)}
+    )  # fmt: skip
+    with pytest.warns(SatlabWarning):
+        launch = trends.magnitude_vs_launch(empty)
+    assert launch.empty and np.isnan(launch.attrs["slope_mag_per_year"])
+    with pytest.warns(SatlabWarning):
+        over = trends.magnitude_over_time(empty)
+    assert over.empty and np.isnan(over.attrs["mean"])
+    rate = trends.monthly_rate(archive_index(months=4), pd.DataFrame({"frame": []}))
+    assert (rate["percent"] == 0).all() and rate.attrs["mean_percent"] == 0
+    assert rate.attrs["slope_percent_per_year"] == 0
