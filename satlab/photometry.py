@@ -10,14 +10,18 @@ The line-spread model
 A trail is the segment ``P(t) = c + rho_c n + t u`` for ``t0 <= t <= t1`` (``n`` the unit
 normal at angle ``theta``, ``u`` the unit direction, ``c`` the cutout centre) with a uniform
 linear flux density ``lam`` [ADU/px along the trail], convolved with the PSF and integrated
-over the pixels, plus a background plane. The model is computed in Fourier space: the
+over the pixels, plus a background (a plane and, for frame-transfer CCDs, the frame's
+readout-smear template with a free amplitude). The model is computed in Fourier space: the
 transform of a uniform segment is a sinc along ``u`` times a phase ramp, the PSF enters as
 its optical transfer function (OTF) and the pixel as ``sinc(fx) sinc(fy)``. That makes the
 model exact for any PSF shape (Gaussian, Moffat or an image such as the CHEOPS donut) and
 smooth in every parameter, which a rasterised segment is not; a small oversampling removes
 the aliasing of narrow PSFs. Free parameters: ``rho, theta, t0, t1``, a PSF width scale,
-``lam`` and the three background terms; errors come from the covariance of the weighted
-least-squares fit (scaled by the reduced chi-square when that exceeds one).
+``lam`` and the background terms. Stars are masked out to where their PSF wings fall
+below a tenth of the noise, outliers clipped after a robust first fit. Errors come from
+the covariance of the weighted least-squares fit, scaled by the reduced chi-square and by
+the scatter of the flux fitted along empty parallel lines when those exceed one (sky
+structure is correlated along a trail; white noise alone underestimates it).
 
 A trail whose end leaves the footprint (image edge or the CHEOPS circular crop) has that
 end fixed beyond the edge: only its visible part is measured, and ``flux`` is the flux of
