@@ -12,6 +12,8 @@ display, and the widget only wires controls to them.
   (:func:`write_hard_negatives`), the visual-inspection loop of seed 001 section 2.
 * :class:`CrossmatchInspector`: per trail, the catalogue candidates with separation,
   angle difference and CSR against the matching limits.
+* :class:`TrendExplorer`: standard magnitude over time and against launch date
+  (seed 001 Figs. 10-11), filtered by object type, RCS size class and year.
 
 ``frames.satlab.browse()`` and ``frames.satlab.review(scores)`` open the first two.
 """
@@ -37,13 +39,16 @@ __all__ = [
     "CrossmatchInspector",
     "DetectionReview",
     "FrameBrowser",
+    "TrendExplorer",
     "candidates",
     "crossmatch_view",
+    "filter_trends",
     "flagged_frames",
     "frame_label",
     "frame_view",
     "read_hard_negatives",
     "stretch_frame",
+    "trend_view",
     "write_hard_negatives",
 ]
 
@@ -656,4 +661,110 @@ class CrossmatchInspector(_Widget):
         self.table.value = candidates(self.matches, self.trail.value).to_html(
             index=False, float_format=lambda v: f"{v:.3g}", na_rep=""
         )
+        self._show(self._out, self.view)
+
+
+# --- TrendExplorer ----------------------------------------------------------------------
+
+
+def filter_trends(
+    table: pd.DataFrame, *, object_types=None, rcs_sizes=None, years=None
+) -> pd.DataFrame:
+    """Rows of a brightness table kept by the explorer's filters.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``satlab.trends.brightness_table`` output (``time``, ``mag_std``, and
+        ``object_type`` / ``rcs_size`` for identified trails).
+    object_types, rcs_sizes : sequence of str, optional
+        Keep these values of ``object_type`` / ``rcs_size`` (None: all).
+    years : (first, last), optional
+        Keep observation years ``first..last`` inclusive (None: all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The kept rows (index reset); empty, same columns, when none is left.
+    """
+    keep = np.ones(len(table), bool)
+    for column, values in (("object_type", object_types), ("rcs_size", rcs_sizes)):
+        if values is not None:
+            if column not in table:
+                raise InputError(f"table: no {column!r} column to filter on")
+            keep &= table[column].isin(list(values)).to_numpy()
+    if years is not None:
+        first, last = years
+        year = pd.to_datetime(table["time"]).dt.year.to_numpy()
+        keep &= (year >= first) & (year <= last)
+    return table[keep].reset_index(drop=True)
+
+
+def trend_view(table: pd.DataFrame):
+    """Standard magnitude over time and, with launch dates, against launch date.
+
+    Returns
+    -------
+    holoviews.Layout or str
+        ``satlab.plot.magnitude_over_time_plot`` (and ``magnitude_vs_launch_plot``) of the
+        rows; a message when fewer than three rows have a standard magnitude.
+    """
+    from . import plot, trends
+
+    _load_bokeh()
+    if "mag_std" not in table or table["mag_std"].notna().sum() < 3:
+        return "fewer than three standard magnitudes: no trend to draw"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SatlabWarning)  # left-out rows are expected here
+        figures = [plot.magnitude_over_time_plot(trends.magnitude_over_time(table))]
+        if "launch_date" in table and table["launch_date"].notna().sum() >= 3:
+            figures.append(plot.magnitude_vs_launch_plot(trends.magnitude_vs_launch(table)))
+    return hv.Layout([f.opts(frame_width=380) for f in figures]).cols(2)
+
+
+class TrendExplorer(_Widget):
+    """Trend plots of a brightness table with filters by object type, RCS size and year.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``satlab.trends.brightness_table`` output (``brightness.parquet`` of a report run).
+    """
+
+    def __init__(self, table: pd.DataFrame):
+        _load_bokeh()
+        missing = [c for c in ("time", "mag_std") if c not in table]
+        if missing:
+            raise InputError(
+                f"table: missing columns {missing}; expected satlab.trends.brightness_table"
+            )
+        self.table = table
+        years = pd.to_datetime(table["time"]).dt.year.dropna()
+        lo, hi = (int(years.min()), int(years.max())) if len(years) else (2000, 2000)
+        self.years = w.IntRangeSlider(value=(lo, hi), min=lo, max=hi, description="years")
+
+        def choices(column):
+            values = sorted(table[column].dropna().unique()) if column in table else []
+            return w.SelectMultiple(options=values, value=tuple(values), rows=4,
+                                    description=column.replace("_", " "))  # fmt: skip
+
+        self.object_types, self.rcs_sizes = choices("object_type"), choices("rcs_size")
+        self.count = w.HTML()
+        self._out = w.Output()
+        for control in (self.years, self.object_types, self.rcs_sizes):
+            control.observe(self._refresh, names="value")
+        self.widget = w.VBox(
+            [w.HBox([self.object_types, self.rcs_sizes]), self.years, self.count, self._out]
+        )
+        self._refresh()
+
+    def _refresh(self, *_):
+        self.shown = filter_trends(
+            self.table,
+            object_types=self.object_types.value if "object_type" in self.table else None,
+            rcs_sizes=self.rcs_sizes.value if "rcs_size" in self.table else None,
+            years=self.years.value,
+        )
+        self.view = trend_view(self.shown)
+        self.count.value = f"{len(self.shown)} of {len(self.table)} trails"
         self._show(self._out, self.view)

@@ -12,8 +12,10 @@ from satlab.widgets import (
     CrossmatchInspector,
     DetectionReview,
     FrameBrowser,
+    TrendExplorer,
     candidates,
     crossmatch_view,
+    filter_trends,
     flagged_frames,
     frame_label,
     frame_view,
@@ -249,3 +251,55 @@ def test_crossmatch_view_and_inspector(matches):
     assert "SAT" not in inspector.table.value
     with pytest.raises(InputError, match="empty"):
         CrossmatchInspector(matches.iloc[:0])
+
+
+@pytest.fixture
+def brightness():
+    rng = np.random.default_rng(3)
+    n = 40
+    years = rng.integers(2020, 2025, n)
+    launch = pd.to_datetime([f"{y}-06-01" for y in rng.integers(1995, 2024, n)])
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime([f"{y}-03-01" for y in years]),
+            "mag_std": 13.4 + rng.normal(0, 0.5, n),
+            "launch_date": launch,
+            "norad_id": np.arange(n),
+            "object_type": np.where(np.arange(n) % 3 == 0, "DEBRIS", "PAYLOAD"),
+            "rcs_size": np.where(np.arange(n) % 2 == 0, "LARGE", "SMALL"),
+        }
+    )
+
+
+def test_filter_trends_by_type_size_and_year(brightness):
+    kept = filter_trends(
+        brightness, object_types=["DEBRIS"], rcs_sizes=["LARGE"], years=(2021, 2022)
+    )
+    expected = brightness[
+        (brightness["object_type"] == "DEBRIS")
+        & (brightness["rcs_size"] == "LARGE")
+        & brightness["time"].dt.year.between(2021, 2022)
+    ]
+    assert kept["norad_id"].tolist() == expected["norad_id"].tolist() and len(kept) > 0
+    assert filter_trends(brightness).equals(brightness)
+    assert filter_trends(brightness, years=(1990, 1991)).empty
+    with pytest.raises(InputError, match="'rcs_size'"):
+        filter_trends(brightness.drop(columns="rcs_size"), rcs_sizes=["LARGE"])
+
+
+def test_trend_explorer_redraws_on_filters(brightness):
+    explorer = TrendExplorer(brightness)
+    assert explorer.years.value == (2020, 2024)
+    assert explorer.count.value == "40 of 40 trails"
+    over_time, vs_launch = list(explorer.view)
+    assert len(over_time.get(0).dframe()) == 40  # the scatter of every trail
+    assert len(vs_launch.get(0).dframe()) == 40  # one per object (norad_id)
+    explorer.object_types.value = ("DEBRIS",)
+    n_debris = int((brightness["object_type"] == "DEBRIS").sum())
+    assert explorer.count.value == f"{n_debris} of 40 trails"
+    assert len(next(iter(explorer.view)).get(0).dframe()) == n_debris
+    explorer.years.value = (2020, 2020)
+    if len(explorer.shown) < 3:
+        assert isinstance(explorer.view, str) and "fewer than three" in explorer.view
+    with pytest.raises(InputError, match="missing columns"):
+        TrendExplorer(brightness.drop(columns="mag_std"))
