@@ -5,9 +5,11 @@ import math
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import satlab
 from satlab.cli import main
 from satlab.errors import InputError, MissingFileError
 from satlab.report import (
@@ -17,7 +19,9 @@ from satlab.report import (
     _new_run_dir,
     _resolve_input,
     chain_parameters,
+    companion_entry,
     default_notebook_dir,
+    injected_truth,
     read_summary,
     record,
     run_report,
@@ -163,3 +167,32 @@ def test_a_failed_step_names_notebook_and_cell_and_keeps_earlier_outputs(tmp_pat
     assert meta["steps"]["02_detection"].startswith("failed at In [4]: ValueError")
     assert read_summary(run_dir)["value"].tolist() == [4]
     assert (run_dir / "02_detection.ipynb").is_file()  # papermill's notebook with the traceback
+
+
+def test_companion_entries_of_the_bundled_sample():
+    assert companion_entry("cheops-sample", "truth") == "cheops-archive-truth"
+    assert companion_entry("cheops-archive", "tle") == "cheops-archive-tle"
+    assert companion_entry("cheops-sample", "satcat") == "cheops-archive-satcat"
+    assert companion_entry("no-such-entry", "truth") is None
+
+
+def test_injected_truth_maps_rows_to_frame_positions():
+    times = pd.date_range("2024-01-01T00:00:30", periods=4, freq="60s")
+    frames = satlab.as_frames(np.zeros((4, 3, 3)), time=times, exptime=60.0)
+    frames = frames.assign_coords(file=("frame", ["a.fits", "a.fits", "b.fits", "b.fits"]))
+    truth = pd.DataFrame(
+        {
+            "frame": [40, 41, 42, 43],  # the archive's numbering, not these frames'
+            "file": ["a.fits", "b.fits", "/data/b.fits", "c.fits"],
+            "time": [
+                "2024-01-01T00:01:10",
+                "2024-01-01T00:01:10",
+                "2024-01-01T00:03:59",
+                "2024-01-01T00:00:30",
+            ],
+            "mag": [10.0, 11.0, 12.0, 13.0],
+        }
+    )
+    kept = injected_truth(frames, truth)
+    # a.fits at 00:01:10 lies in frame 1; b.fits has no frame at 00:01:10; c.fits is absent
+    assert kept["frame"].tolist() == [1, 3] and kept["mag"].tolist() == [10.0, 12.0]
