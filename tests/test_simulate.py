@@ -392,3 +392,85 @@ def test_bad_simulation_parameters(kwargs, match):
     kwargs = {"preset": "cheops", "n": 1, **kwargs}
     with pytest.raises(InputError, match=match):
         simulate_frames(kwargs.pop("preset"), kwargs.pop("n"), seed=0, **kwargs)
+
+
+# --- hard negatives and presets ------------------------------------------------------------
+
+
+def _negative(kind, seed=21):
+    ds = simulate_frames(
+        "cheops",
+        1,
+        seed=seed,
+        trail_fraction=0.0,
+        hard_negative_fraction=1.0,
+        negative_kinds=[kind],
+    )
+    assert ds["negative_kind"].values[0] == kind and ds["label"].values[0] == 0
+    return ds
+
+
+def _isolated_outliers(img, sigma):
+    """Pixels 8 sigma above their 5x5 median, in sky regions (not on stars)."""
+    from scipy.ndimage import median_filter
+
+    f = np.nan_to_num(img, nan=np.nanmedian(img))
+    m = median_filter(f, 5)
+    return int((((f - m) > 8 * sigma) & (m < np.median(f) + 3 * sigma)).sum())
+
+
+def test_hard_negatives_leave_their_signature():
+    clean = simulate_frames("cheops", 1, seed=21, trail_fraction=0.0)
+    base = clean["flux"].values[0]
+    sigma = gaussian_sigma(base)
+    assert _isolated_outliers(base, sigma) < 15  # the sensor's few fixed hot pixels
+    crowded = _negative("crowded")
+    assert crowded["n_stars"].values[0] > 3 * clean["n_stars"].values[0]
+    for kind in ("cosmic_rays", "hot_pixels"):
+        assert _isolated_outliers(_negative(kind)["flux"].values[0], sigma) > 25, kind
+    for kind in ("stray_light", "earth_limb"):
+        img = _negative(kind)["flux"].values[0]
+        halves = [
+            np.nanmedian(img[:, :100]),
+            np.nanmedian(img[:, 100:]),
+            np.nanmedian(img[:100]),
+            np.nanmedian(img[100:]),
+        ]
+        spread = max(abs(halves[0] - halves[1]), abs(halves[2] - halves[3]))
+        assert spread > 3 * sigma, kind
+
+    def column_excess(img):
+        # rows above and below the target star; columns inside the crop
+        cols = np.nanmedian(np.concatenate([img[10:50], img[150:190]])[:, 20:180], axis=0)
+        return (cols.max() - np.median(cols)) / sigma
+
+    assert column_excess(base) < 2
+    assert column_excess(_negative("readout_smear")["flux"].values[0]) > 5
+
+
+@pytest.mark.parametrize(
+    "name, shape, scale",
+    [
+        ("cheops", (200, 200), 1.0),
+        ("evscope1", (496, 664), 1.72),
+        ("geo-sensor", (512, 512), 1.92),
+        ("ztf-like", (256, 256), 1.01),
+    ],
+)
+def test_presets(name, shape, scale):
+    p = get_preset(name)
+    assert p.shape == shape and p.pixel_scale == pytest.approx(scale, abs=0.01)
+    ds = simulate_frames(name, 1, seed=3, trail_fraction=1.0)
+    assert ds["flux"].shape == (1, *shape) and ds["label"].values[0] == 1
+
+
+def test_evscope2_bayer_mosaic_and_geo_sensor_near_points():
+    p = get_preset("evscope2")
+    assert p.shape == (768, 1032) and p.detector.bayer_order == "RGGB"
+    assert p.exptimes == (0.15,)
+    img = simulate_frames("evscope2", 1, seed=4, trail_fraction=0.0)["flux"].values[0]
+    # white balance (R 1.9, G 1.0, B 1.6): the red sites of RGGB read highest
+    r, g, b = np.median(img[0::2, 0::2]), np.median(img[0::2, 1::2]), np.median(img[1::2, 1::2])
+    assert r > b > g
+    geo = truth_table(simulate_frames("geo-sensor", 2, seed=5, trail_fraction=1.0))
+    assert (geo["length_px"] < 3).all()  # the mount tracks the GEO object: a near point
