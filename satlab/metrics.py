@@ -470,8 +470,9 @@ def completeness_limit(values, detected, *, level: float = 0.5) -> float:
     """Brightness at which a ``level`` fraction of trails is detected (e.g. ``mag_50``).
 
     A logistic regression of ``detected`` on ``values`` (scikit-learn, practically
-    unregularised) is solved for the probability ``level``. NaN when every trail or none
-    was detected (no transition to locate).
+    unregularised) is solved for the probability ``level``. NaN when fewer than 3 trails
+    were detected or missed, or when the solution falls outside the measured range (no
+    transition to locate, only an extrapolation).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -479,14 +480,15 @@ def completeness_limit(values, detected, *, level: float = 0.5) -> float:
     y = np.asarray(detected).astype(bool)
     ok = np.isfinite(x)
     x, y = x[ok], y[ok]
-    if y.all() or not y.any():
+    if y.sum() < 3 or (~y).sum() < 3:
         return np.nan
     centre, scale = x.mean(), x.std() or 1.0
     fit = LogisticRegression(C=1e6).fit(((x - centre) / scale)[:, None], y)
     a, b = float(fit.coef_[0, 0]), float(fit.intercept_[0])
     if a == 0:
         return np.nan
-    return float(centre + scale * (np.log(level / (1 - level)) - b) / a)
+    limit = float(centre + scale * (np.log(level / (1 - level)) - b) / a)
+    return limit if x.min() <= limit <= x.max() else np.nan
 
 
 def method_table(entries: list[dict]) -> pd.DataFrame:

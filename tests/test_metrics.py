@@ -188,6 +188,8 @@ def test_histogram_peak_and_completeness():
     detected = rng.random(4000) < 1 / (1 + np.exp((mag - 9.5) / 0.25))
     assert completeness_limit(mag, detected) == pytest.approx(9.5, abs=0.1)
     assert np.isnan(completeness_limit(mag, np.ones(mag.size, bool)))
+    # two detections: too few to locate a transition
+    assert np.isnan(completeness_limit([5.0, 5.1, 9.0, 9.1, 9.2, 9.3], [1, 1, 0, 0, 0, 0]))
     # counts rising towards faint magnitudes (as in the sky), detection fading beyond 9.5:
     # the histogram of detected magnitudes peaks where detections start to fade
     faint = 12 - rng.exponential(1.5, 20000)
