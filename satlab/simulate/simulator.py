@@ -461,8 +461,11 @@ def _make_frame(preset: Preset, opts: _Options, seed: int, index: int, visit: di
             e_tr = det.quantum_efficiency * rng.poisson(trail_photons).astype(np.float32)
             image = det.read(e_bg + e_tr, np.random.default_rng(read_seed))
     sigma_bg = gaussian_sigma(bg_image[valid]) if trails else np.nan
+    mosaic = det.bayer_gain()
     for tr, sig, mask in zip(trails, signals, masks, strict=True):
         adu = sig.astype(np.float64) * gain
+        if mosaic is not None:
+            adu = adu * mosaic  # the white balance of each pixel's colour
         inside = adu[mask]
         (x0, y0), (x1, y1) = tr["visible"]
         rows.append(
