@@ -387,6 +387,17 @@ def hubble_backgrounds(
     is scaled so that its sky has median ``sky_adu`` and robust scatter ``sigma_adu``
     [ADU], like a CHEOPS frame, while the galaxies and stars keep their real shapes.
 
+    Parameters
+    ----------
+    n : int
+        Number of cutouts.
+    size : int
+        Cutout side [px]; at most the image's short side (872 px).
+    seed : int
+        Seed of the cutout positions and of the dither of the 8-bit sky.
+    sky_adu, sigma_adu : float
+        Sky level and robust (MAD) scatter of the scaled cutouts [ADU].
+
     Returns
     -------
     xarray.DataArray
