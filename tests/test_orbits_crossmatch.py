@@ -312,6 +312,12 @@ def test_bad_inputs(population):
         bare = frames.drop_vars("roll")
         bare.attrs = {k: v for k, v in bare.attrs.items() if k != "pixel_scale"}
         crossmatch(t, bare, population)
+    with pytest.raises(FrameError, match=r"'exptime' \[s\] must be known"):
+        crossmatch(t, frames.assign_coords(exptime=("frame", [np.nan])), population)
+    with pytest.raises(InputError, match=r"frames\.time: 1 time"):
+        crossmatch(
+            t, frames.assign_coords(time=("frame", [np.datetime64("NaT", "ns")])), population
+        )
     lost = frames.assign_coords(ra=("frame", [np.nan]))
     with pytest.raises(FrameError, match=r"ra/dec/roll are NaN for frame\(s\) \[0\]"):
         crossmatch(t, lost, population)
