@@ -9,8 +9,9 @@ numbers with :func:`record`; :func:`run_report` then writes ``run.json`` (parame
 package versions, seed, device, git revision, per-step status), ``summary.csv`` and one
 self-contained ``report.html``.
 
-A step runs only when the satlab modules it calls exist in this installation; the others
-are listed as skipped in ``run.json`` rather than faked.
+A step runs only when the satlab modules it calls exist in this installation (and every
+step before it ran, since it reads their files); the others are listed as skipped in
+``run.json`` rather than faked.
 """
 
 from __future__ import annotations
@@ -455,10 +456,7 @@ def run_report(
     source = _resolve_input(input)
     run_dir = _new_run_dir(Path(out), seed)
 
-    status = {
-        s.name: ("pending" if s.available(notebook_dir) else "skipped: not in this installation")
-        for s in STEPS
-    }
+    todo, status = _plan(notebook_dir)
     meta = {
         "satlab_report": 1,
         "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -473,7 +471,6 @@ def run_report(
     }
     _write_json(run_dir / "run.json", meta)
 
-    todo = [s for s in STEPS if s.available(notebook_dir)]
     bar = tqdm(todo, desc="satlab report", unit="step", disable=not progress)
     with _kernel_sees_this_satlab():
         for step in bar:
@@ -512,6 +509,24 @@ def run_report(
     meta["html"] = html.name
     _write_json(run_dir / "run.json", meta)
     return ReportResult(run_dir=run_dir, html=html, summary=summary, steps=dict(status))
+
+
+def _plan(notebook_dir: Path) -> tuple[list[Step], dict[str, str]]:
+    """The steps to run and each step's status before the run.
+
+    Each step reads what the ones before it wrote, so the chain stops at the first step
+    that is not in this installation.
+    """
+    todo, status = [], {}
+    for step in STEPS:
+        if not step.available(notebook_dir):
+            status[step.name] = "skipped: not in this installation"
+        elif len(todo) < len(status):
+            status[step.name] = "skipped: an earlier step is missing"
+        else:
+            status[step.name] = "pending"
+            todo.append(step)
+    return todo, status
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from satlab.report import (
     ReportError,
     _check_parameters,
     _new_run_dir,
+    _plan,
     _resolve_input,
     chain_parameters,
     companion_entry,
@@ -196,3 +197,17 @@ def test_injected_truth_maps_rows_to_frame_positions():
     kept = injected_truth(frames, truth)
     # a.fits at 00:01:10 lies in frame 1; b.fits has no frame at 00:01:10; c.fits is absent
     assert kept["frame"].tolist() == [1, 3] and kept["mag"].tolist() == [10.0, 12.0]
+
+
+def test_the_chain_stops_at_the_first_missing_step(tmp_path):
+    for step in (STEPS[0], STEPS[2]):
+        (tmp_path / step.notebook).write_text("{}")
+    todo, status = _plan(tmp_path)
+    assert [s.name for s in todo] == ["01_archive"]
+    assert status == {
+        "01_archive": "pending",
+        "02_detection": "skipped: not in this installation",
+        "03_photometry": "skipped: an earlier step is missing",
+        "04_crossmatch": "skipped: not in this installation",
+        "05_trends": "skipped: not in this installation",
+    }
