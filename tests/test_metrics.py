@@ -224,6 +224,7 @@ def test_method_table():
     assert 6 <= t.brightness_limit_mag <= 10 and t.line_information
 
 
+@pytest.mark.slow  # holoviews + bokeh import
 def test_roc_and_pr_plots():
     hv = pytest.importorskip("holoviews")
     y = np.r_[np.ones(20), np.zeros(20)]
