@@ -48,3 +48,14 @@ def cheops_file(tmp_path, rng):
         )
 
     return make
+
+
+@pytest.fixture
+def torch_one_thread():
+    """One torch thread: ``pytest -n 2`` runs two workers on two cores, and oversubscribed
+    torch threads spin-wait (several times slower)."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

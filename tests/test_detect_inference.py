@@ -11,6 +11,8 @@ import xarray as xr
 
 torch = pytest.importorskip("torch")
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
 import satlab.detect as sd  # noqa: E402
 from satlab.errors import InputError, ModelError, SatlabWarning  # noqa: E402
 from satlab.frames import as_frames  # noqa: E402

@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
 import satlab.detect as sd  # noqa: E402
 from satlab.errors import SatlabWarning  # noqa: E402
 from satlab.models import list_models, load_model, model_card  # noqa: E402

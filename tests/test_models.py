@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
 from satlab.errors import ModelError  # noqa: E402
 from satlab.models import (  # noqa: E402
     CosmicUNet,

@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
 from satlab.errors import InputError, OutputExistsError  # noqa: E402
 from satlab.train.augment import AugmentedSet, RandomBrightness, seed001_augmentation  # noqa: E402
 from satlab.train.data import split_indices  # noqa: E402
