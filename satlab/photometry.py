@@ -559,8 +559,9 @@ class _Cutout:
     basis: np.ndarray | None = None  # background terms (n_terms, ny, nx)
 
 
-def _cutout(image, good, a, b, psf: PSF, smear=None) -> _Cutout:
-    pad = margin = math.ceil(_support_radius(psf) + 2.0)
+def _cutout(image, good, a, b, psf: PSF, smear=None, margin: int | None = None) -> _Cutout:
+    pad = math.ceil(_support_radius(psf) + 2.0)
+    margin = pad if margin is None else max(pad, int(margin))
     ny, nx = image.shape
     xlo = max(0, math.floor(min(a[0], b[0])) - margin)
     xhi = min(nx, math.ceil(max(a[0], b[0])) + margin + 1)
@@ -700,36 +701,58 @@ def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool):
     return full(res.x), res
 
 
-def _null_lines(cut: _Cutout, p: np.ndarray, use: np.ndarray, sigma: np.ndarray) -> float:
+def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sigma) -> float:
     """Error inflation from empty lines parallel to the trail (1 when the sky is clean).
 
     The covariance of the fit knows white noise only; star wings, smear and sky structure
-    are correlated over a trail's length. The flux density fitted along parallel lines
-    away from the trail (residual image, same background terms) should scatter like
-    their own statistical errors; the RMS ratio, when above one, scales the errors.
+    are correlated over a trail's length. On a cutout wide enough for them, the flux
+    density fitted along parallel lines 1.5-3.5 widths away (fitted trail subtracted, same
+    background terms) should scatter like its own statistical error. When they do not (a
+    chi-square test at 99 %), the ratio's robust width scales the errors.
     """
+    a, b = tuple(ends[0]), tuple(ends[1])
+    cut = _cutout(img, good, a, b, psf, smear, margin=math.ceil(4.0 * psf.fwhm + 2.0))
     model = cut.model
-    width = max(p[4] * model.psf.fwhm, 3.0)
-    trail = p[5] * model.unit(*p[:5])
-    resid = cut.data - trail
-    w = 1.0 / sigma[use]
+    th, scale, lam = p[1], p[4], p[5]
+    ca = (a[0] - cut.x0 - model.centre[0], a[1] - cut.y0 - model.centre[1])
+    cb = (b[0] - cut.x0 - model.centre[0], b[1] - cut.y0 - model.centre[1])
+    ux, uy = -math.sin(th), math.cos(th)
+    rho = ca[0] * math.cos(th) + ca[1] * math.sin(th)
+    t0, t1 = _extend_open_ends(
+        model, rho, th, ca[0] * ux + ca[1] * uy, cb[0] * ux + cb[1] * uy, open_end
+    )
+    unit = model.unit(rho, th, t0, t1, scale)
+    sky = _sky_and_stars(cut, unit, fwhm=psf.fwhm, clip_sigma=clip_sigma, gain=gain)
+    if isinstance(sky, str):
+        return 1.0
+    _, std, use = sky
+    resid = cut.data - lam * unit
+    w = 1.0 / _noise(cut, lam * unit, std, gain)[use]
     basis = cut.basis[:, use].T
-    own = trail[use].sum() / p[5] if p[5] else 0.0
+    own = unit[use].sum()
+    width = max(scale * psf.fwhm, 3.0)
     ratios = []
     for k in (-3.5, -2.5, -1.5, 1.5, 2.5, 3.5):
-        unit = model.unit(p[0] + k * width, *p[1:5])
-        if not unit[use].sum() >= 0.7 * own > 0:
+        null = model.unit(rho + k * width, th, t0, t1, scale)
+        if not null[use].sum() >= 0.7 * own > 0:
             continue  # that line leaves the usable part of the cutout
-        a = np.column_stack([unit[use], basis]) * w[:, None]
-        coef, *_ = np.linalg.lstsq(a, resid[use] * w, rcond=None)
+        design = np.column_stack([null[use], basis]) * w[:, None]
+        coef, *_ = np.linalg.lstsq(design, resid[use] * w, rcond=None)
         try:
-            err = math.sqrt(np.linalg.inv(a.T @ a)[0, 0])
+            err = math.sqrt(np.linalg.inv(design.T @ design)[0, 0])
         except np.linalg.LinAlgError:
             continue
         ratios.append(coef[0] / err)
     if len(ratios) < 2:
         return 1.0
-    return max(1.0, math.sqrt(float(np.mean(np.square(ratios)))))
+    from scipy.stats import chi2
+
+    r = np.asarray(ratios)
+    if float(r @ r) <= chi2.ppf(0.99, r.size):
+        return 1.0  # consistent with white noise: the covariance stands
+    # median |ratio| / 0.674 is the sigma of a normal sample: one line across a star
+    # does not blow the errors up the way an RMS would
+    return max(1.0, float(np.median(np.abs(r))) / 0.6745)
 
 
 def fit_trail(
@@ -848,7 +871,6 @@ def fit_trail(
         cov[np.ix_(free, free)] = cf
     except np.linalg.LinAlgError:
         pass
-    cov *= _null_lines(cut, p, use, sigma) ** 2
     r, th, t0, t1, s, lam = p[:6]
 
     # geometry in frame coordinates; open ends stop at the footprint edge
@@ -869,6 +891,9 @@ def fit_trail(
             fwd_t = _march(footprint, sx, sy, dux, duy)
             ends[1] = [sx + fwd_t * dux, sy + fwd_t * duy]
     length = math.hypot(ends[1][0] - ends[0][0], ends[1][1] - ends[0][1])
+    if length > 0:
+        wide = dict(good=good & footprint, smear=smear, gain=gain, clip_sigma=clip_sigma)
+        cov *= _null_lines(img, ends, p, open_end, psf, **wide) ** 2
     grad = np.zeros(p.size)
     grad[2] = -lam if free[2] else 0.0
     grad[3] = lam if free[3] else 0.0
