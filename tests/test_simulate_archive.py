@@ -84,8 +84,15 @@ def small_archive(tmp_path_factory):
     out = tmp_path_factory.mktemp("archive")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SatlabWarning)  # element sets 30+ days old in predict
-        result = make_archive(out, seed=5, start="2021-02", end="2021-04", frames_per_visit=2,
-                              n_objects=120, crossing_fraction=1.0)  # fmt: skip
+        result = make_archive(
+            out,
+            seed=5,
+            start="2021-02",
+            end="2021-04",
+            frames_per_visit=2,
+            n_objects=120,
+            crossing_fraction=1.0,
+        )
     return out, result
 
 
@@ -141,3 +148,24 @@ def test_archive_refuses_to_overwrite(small_archive):
         make_archive(out, seed=5, start="2021-02", end="2021-02")
     with pytest.raises(InputError, match="frames_per_visit"):
         make_archive(out / "new", seed=5, frames_per_visit=0)
+
+
+@pytest.mark.slow
+def test_archive_files_are_byte_identical_for_a_seed(tmp_path):
+    from satlab.simulate.archive import make_archive
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SatlabWarning)
+        for name in ("a", "b"):
+            make_archive(
+                tmp_path / name,
+                seed=8,
+                start="2022-07",
+                end="2022-07",
+                frames_per_visit=1,
+                n_objects=24,
+            )
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert any(f.endswith(".fits.gz") for f in files)
+    for f in files:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f

@@ -72,6 +72,19 @@ ARCHIVE_COLUMNS = [
 ]
 
 
+def _gzip(path: Path) -> Path:
+    """``path`` -> ``path.gz`` with no time stamp in the gzip header, so that a rebuild
+    with the same seed gives byte-identical files."""
+    import gzip
+
+    target = path.with_name(path.name + ".gz")
+    with path.open("rb") as src, target.open("wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as dst:
+            dst.write(src.read())
+    path.unlink()
+    return target
+
+
 def _unit(ra, dec):
     ra, dec = np.radians(ra), np.radians(dec)
     return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
@@ -418,7 +431,7 @@ def make_archive(
             index += 1
         obs_r, _ = obs.posvel_gcrs(mids)
         _, above_limb, to_sun = _geometry_ok(_unit(ra, dec)[None], obs_r, sun_gcrs_km(mids))
-        name = cheops_filename(t0, programme="100042", target=f"{v + 1:06d}") + ".gz"
+        name = cheops_filename(t0, programme="100042", target=f"{v + 1:06d}")
         write_cheops_subarray(
             out / name,
             np.nan_to_num(np.stack(images), nan=0.0),
@@ -437,6 +450,7 @@ def make_archive(
             observer=obs.to_attr(),
             overwrite=True,
         )
+        name = _gzip(out / name).name
         files.append(name)
     df = pd.DataFrame(truth)
     if df.empty:
