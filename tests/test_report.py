@@ -68,7 +68,7 @@ def test_chain_notebooks_have_one_typed_documented_parameters_cell():
         assert spec["type"] in {"int", "float", "str", "bool"}, name
         assert spec["help"], f"parameter {name} has no # help comment"
     assert declared["max_frames"]["type"] == "int"
-    assert declared["input"]["notebooks"] == ["01_archive"]
+    assert declared["input"]["notebooks"] == ["01_archive", "04_crossmatch"]
 
 
 def test_parameters_are_checked_and_coerced():
