@@ -26,7 +26,14 @@ import pandas as pd
 
 from .errors import InputError
 from .frames import as_frames
-from .lines import _fit_segment, empty_trails, frame_index, merge_collinear, trail_table
+from .lines import (
+    _fit_segment,
+    edge_distance,
+    empty_trails,
+    frame_index,
+    merge_collinear,
+    trail_table,
+)
 
 __all__ = ["findsat_trails", "hough_trails", "radon_trails", "significance"]
 
@@ -120,14 +127,14 @@ def significance(
     return np.where(good, s, np.nan)
 
 
-def _segment_on_line(s, sel, rho, theta_deg, *, band_px, min_fill, seed):
+def _segment_on_line(s, sel, edge, rho, theta_deg, *, band_px, min_fill, seed):
     """Fit the trail segment near an approximate line from the selected pixels around it.
 
     Pixels of ``sel`` within ``band_px / 2`` of the line are binned along it (5 px bins).
     A bin is full when at least ``min_fill`` of its measured (non-NaN) band pixels are
     selected, unknown when most of it is masked (a star, the footprint edge). The longest
     run of full bins, bridging single empty bins and any unknown stretch, is the trail,
-    fitted by :func:`satlab.lines._fit_segment`.
+    fitted by :func:`satlab.lines._fit_segment` (``edge``: distance to the footprint edge).
     """
     th = np.radians(theta_deg)
     ny, nx = s.shape
@@ -161,7 +168,7 @@ def _segment_on_line(s, sel, rho, theta_deg, *, band_px, min_fill, seed):
         return None
     y, x = np.nonzero(pick)
     w = np.clip(s[y, x], 1e-3, None)
-    return _fit_segment(x.astype(float), y.astype(float), w, s.shape, seed=seed)
+    return _fit_segment(x.astype(float), y.astype(float), w, edge, seed=seed)
 
 
 def _band_width(s, rho, theta_deg, *, max_px: float) -> float:
@@ -274,6 +281,7 @@ def hough_trails(
 
     def detect(img, valid):
         s = significance(img, valid, smooth_px=smooth_px)
+        edge = edge_distance(valid & np.isfinite(img))
         binary = s > threshold
         found = []
         for _ in range(max_trails):
@@ -286,7 +294,7 @@ def hough_trails(
             theta_deg, rho = float(np.degrees(th[0])), float(d[0])
             width = min(_band_width(s, rho, theta_deg, max_px=max_width_px), max_width_px)
             seg = _segment_on_line(
-                s, binary, rho, theta_deg, band_px=2 * width, min_fill=0.3, seed=seed
+                s, binary, edge, rho, theta_deg, band_px=2 * width, min_fill=0.3, seed=seed
             )
             # remove what this line explains whether or not it made a trail
             th_r = np.radians(theta_deg)
@@ -296,7 +304,7 @@ def hough_trails(
                 continue
             seg["score"] = float(votes[0])
             found.append(seg)
-        return merge_collinear(found, img.shape, angle_tol_deg=3.0, dist_px=5.0, seed=seed)
+        return merge_collinear(found, edge, angle_tol_deg=3.0, dist_px=5.0, seed=seed)
 
     return _frames_loop(
         frames,
@@ -378,6 +386,7 @@ def radon_trails(
 
     def detect(img, valid):
         s = significance(img, valid, smooth_px=smooth_px)
+        edge = edge_distance(valid & np.isfinite(img))
         # masked pixels (footprint, stars) add nothing and do not count in the path length
         sb = block_reduce(np.nan_to_num(s), (b, b), np.mean)
         gb = block_reduce(np.isfinite(s).astype(float), (b, b), np.mean)
@@ -416,13 +425,13 @@ def radon_trails(
             rho = rho_b * b + (b - 1) / 2.0 * (np.cos(th) + np.sin(th))
             width = min(_band_width(s, rho, theta_deg, max_px=max_width_px), max_width_px)
             seg = _segment_on_line(
-                s, s > 1.0, rho, theta_deg, band_px=2 * width, min_fill=0.5, seed=seed
+                s, s > 1.0, edge, rho, theta_deg, band_px=2 * width, min_fill=0.5, seed=seed
             )
             if seg is None or seg["length_px"] < min_length_px:
                 continue
             seg["score"] = float(z[i, j])
             found.append(seg)
-        found = merge_collinear(found, img.shape, angle_tol_deg=3.0, dist_px=5.0, seed=seed)
+        found = merge_collinear(found, edge, angle_tol_deg=3.0, dist_px=5.0, seed=seed)
         return sorted(found, key=lambda r: -r["score"])[:max_trails]
 
     return _frames_loop(

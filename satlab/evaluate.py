@@ -152,7 +152,9 @@ def _run_methods(ds, *, model, methods, device, weights, seed):
         if task == "segment":
             prob = detect.segment(frames, model=model, device=device, weights=weights)
             prob = prob.compute() if hasattr(prob.data, "dask") else prob
-            found = _quiet(trails_from_mask, prob, seed=seed, method=model)
+            found = _quiet(
+                trails_from_mask, prob, valid=ds["valid"].values, seed=seed, method=model
+            )
             dt = (time.perf_counter() - t0) / n
             runs[model] = (_frame_scores(found, ids), found, dt, prob)
         else:

@@ -28,6 +28,7 @@ from .errors import InputError, SatlabWarning
 __all__ = [
     "TRAIL_COLUMNS",
     "TRAIL_UNITS",
+    "edge_distance",
     "empty_trails",
     "line_from_points",
     "trail_table",
@@ -110,14 +111,17 @@ def _pca_line(x, y, w):
     return np.array([cx, cy]), d, np.array([-d[1], d[0]])
 
 
-def _fit_segment(x, y, w, shape, *, seed: int):
+def _fit_segment(x, y, w, edge, *, seed: int):
     """Robust segment fit to the pixels of one trail; ``None`` if too few inliers.
+
+    ``edge`` is :func:`edge_distance` of the footprint the trail was seen through.
 
     RANSAC (skimage) first so that a star or hot pixel touching the mask does not tilt the
     line; the inliers are then refitted by weighted total least squares.
     """
     from skimage.measure import LineModelND, ransac
 
+    shape = edge.shape
     pts = np.column_stack([x, y])
     _, d, n = _pca_line(x, y, w)
     u = (pts - pts.mean(0)) @ n
@@ -153,8 +157,10 @@ def _fit_segment(x, y, w, shape, *, seed: int):
     for tt, inward in ((t0, 1.0), (t1, -1.0)):
         p = c + tt * d
         # a mask is the centre line widened by ~W/2 all round: step back to the centre line,
-        # except where the mask runs off the image edge (it was cut there, not rounded)
-        at_edge = p[0] <= 0.5 or p[1] <= 0.5 or p[0] >= shape[1] - 1.5 or p[1] >= shape[0] - 1.5
+        # except where the mask runs off the footprint (it was cut there, not rounded)
+        iy = int(np.clip(round(p[1]), 0, shape[0] - 1))
+        ix = int(np.clip(round(p[0]), 0, shape[1] - 1))
+        at_edge = edge[iy, ix] <= 1.5
         if not at_edge:
             tt = tt + inward * min(width / 2.0, (t1 - t0) / 2.0)
         ends.append(tt)
@@ -195,7 +201,7 @@ def _collinear(a: dict, b: dict, *, angle_tol_deg: float, dist_px: float) -> boo
     return True
 
 
-def merge_collinear(segs: list[dict], shape, *, angle_tol_deg: float, dist_px: float, seed: int):
+def merge_collinear(segs: list[dict], edge, *, angle_tol_deg: float, dist_px: float, seed: int):
     """Merge segments lying on one line (pixels pooled, line refitted) until none is left."""
     segs = list(segs)
     merged = True
@@ -208,7 +214,7 @@ def merge_collinear(segs: list[dict], shape, *, angle_tol_deg: float, dist_px: f
                         np.concatenate(v)
                         for v in zip(segs[i]["_pix"], segs[j]["_pix"], strict=True)
                     ]
-                    fit = _fit_segment(*pix, shape, seed=seed)
+                    fit = _fit_segment(*pix, edge, seed=seed)
                     if fit is None:
                         continue
                     segs[i] = fit
@@ -242,7 +248,14 @@ def _as_prob(prob) -> xr.DataArray:
     return prob.transpose("frame", "y", "x")
 
 
-def _component_segments(mask, weight, *, min_pixels: int, seed: int) -> list[dict]:
+def edge_distance(valid) -> np.ndarray:
+    """Distance [px] of each pixel to the nearest pixel outside ``valid`` or the image."""
+    from scipy import ndimage
+
+    return ndimage.distance_transform_edt(np.pad(np.asarray(valid, bool), 1))[1:-1, 1:-1]
+
+
+def _component_segments(mask, weight, edge, *, min_pixels: int, seed: int) -> list[dict]:
     """Line segments of the connected components of ``mask``.
 
     Pixels a fit leaves out (a crossing trail, a star touching the trail) are labelled
@@ -259,18 +272,29 @@ def _component_segments(mask, weight, *, min_pixels: int, seed: int) -> list[dic
             if yy.size < min_pixels:
                 continue
             y, x = yy + sl[0].start, xx + sl[1].start
-            fit = _fit_segment(
-                x.astype(float), y.astype(float), weight[y, x], mask.shape, seed=seed
-            )
+            fit = _fit_segment(x.astype(float), y.astype(float), weight[y, x], edge, seed=seed)
             if fit is None:
                 continue
             segs.append(fit)
+            # what the fitted strip explains (its own fringe included) is done; the rest
+            # (a crossing trail, a star) is labelled again
+            th = np.radians(fit["theta"])
+            u = x * np.cos(th) + y * np.sin(th) - fit["rho"]
+            t = -x * np.sin(th) + y * np.cos(th)
+            ends = [-ex * np.sin(th) + ey * np.cos(th) for ex, ey in _ends(fit)]
+            reach = fit["width_px"]
+            explained = (np.abs(u) <= fit["width_px"] / 2.0 + 2.0) & (
+                (t >= min(ends) - reach) & (t <= max(ends) + reach)
+            )
             rest = np.zeros(mask.shape, bool)
-            rest[y, x] = True
-            rest[fit["_pix"][1].astype(int), fit["_pix"][0].astype(int)] = False
+            rest[y[~explained], x[~explained]] = True
             if rest.sum() >= min_pixels:
                 todo.append(rest)
     return segs
+
+
+def _ends(fit: dict):
+    return (fit["x0"], fit["y0"]), (fit["x1"], fit["y1"])
 
 
 def frame_index(da: xr.DataArray | xr.Dataset) -> np.ndarray:
@@ -284,6 +308,7 @@ def trails_from_mask(
     prob,
     *,
     threshold: float = 0.5,
+    valid=None,
     min_pixels: int = 30,
     min_length_px: float = 20.0,
     min_elongation: float = 3.0,
@@ -301,6 +326,10 @@ def trails_from_mask(
         boolean mask, or a Dataset holding ``trail_prob``; a ``(y, x)`` image is one frame.
     threshold : float
         Pixels with ``prob >= threshold`` belong to a trail.
+    valid : array-like of bool (y, x), optional
+        Footprint the probabilities were measured in (default: the Dataset's ``valid``,
+        else the whole image). Where a trail runs out of it, its endpoint stays at the
+        footprint edge instead of being moved half a width inwards.
     min_pixels : int
         Smaller connected components are ignored [px].
     min_length_px, min_elongation : float
@@ -326,8 +355,15 @@ def trails_from_mask(
 
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold: expected a probability in (0, 1], got {threshold}")
+    if valid is None and isinstance(prob, xr.Dataset) and "valid" in prob:
+        valid = prob["valid"].values
     da = _as_prob(prob)
     frame_ids = frame_index(da)
+    shape = (da.sizes["y"], da.sizes["x"])
+    valid = np.ones(shape, bool) if valid is None else np.asarray(valid, bool)
+    if valid.shape != shape:
+        raise InputError(f"valid: expected the (y, x) shape {shape} of the probabilities")
+    edge = edge_distance(valid)
     params = {
         "threshold": threshold,
         "min_pixels": min_pixels,
@@ -341,9 +377,9 @@ def trails_from_mask(
     for k in range(da.sizes["frame"]):
         p = np.asarray(da[k].values, dtype=np.float64)
         p = np.where(np.isfinite(p), p, 0.0)
-        segs = _component_segments(p >= threshold, p, min_pixels=min_pixels, seed=seed)
+        segs = _component_segments(p >= threshold, p, edge, min_pixels=min_pixels, seed=seed)
         segs = merge_collinear(
-            segs, p.shape, angle_tol_deg=angle_tol_deg, dist_px=merge_dist_px, seed=seed
+            segs, edge, angle_tol_deg=angle_tol_deg, dist_px=merge_dist_px, seed=seed
         )
         for s in segs:
             if s["length_px"] < min_length_px or s["length_px"] < min_elongation * s["width_px"]:
@@ -423,8 +459,11 @@ def trails(
             prob = frames_or_prob
         else:
             from .detect import segment
+            from .frames import as_frames
 
-            prob = segment(frames_or_prob, model=model, device=device)
+            frames = as_frames(frames_or_prob)
+            prob = segment(frames, model=model, device=device)
+            options.setdefault("valid", frames["valid"].values)
         return trails_from_mask(
             prob,
             threshold=0.5 if threshold is None else threshold,

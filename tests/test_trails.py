@@ -133,6 +133,22 @@ def test_trail_leaving_the_image_keeps_the_edge_endpoint():
     assert max(row.x0, row.x1) == pytest.approx(120.0, abs=2.0)
 
 
+def test_trail_cut_by_the_footprint_ends_on_its_edge():
+    valid = circular_footprint(SHAPE)
+    mask = strip(0, 0, 150, 150, 12) & valid  # enters through the circle near (29, 29)
+    entry = 99.5 - 100.0 / np.sqrt(2.0)
+
+    def start(row):
+        return min(row.x0, row.x1)
+
+    assert start(trails_from_mask(mask, valid=valid).iloc[0]) == pytest.approx(entry, abs=1.5)
+    # without the footprint the cut end reads as a rounded one: half a width inwards
+    blind = start(trails_from_mask(mask).iloc[0])
+    assert blind == pytest.approx(entry + 6.0 / np.sqrt(2.0), abs=1.5)
+    with pytest.raises(InputError, match="valid"):
+        trails_from_mask(mask, valid=valid[:10])
+
+
 def test_frames_keep_their_coordinate_and_blobs_are_dropped():
     cube = np.zeros((3, *SHAPE), np.float32)
     cube[0] = strip(30, 40, 170, 120, 8)
