@@ -27,9 +27,9 @@ import pandas as pd
 from .errors import InputError
 from .frames import as_frames
 from .lines import (
-    _fit_segment,
     edge_distance,
     empty_trails,
+    fit_segment,
     frame_index,
     merge_collinear,
     trail_table,
@@ -134,7 +134,7 @@ def _segment_on_line(s, sel, edge, rho, theta_deg, *, band_px, min_fill, seed):
     A bin is full when at least ``min_fill`` of its measured (non-NaN) band pixels are
     selected, unknown when most of it is masked (a star, the footprint edge). The longest
     run of full bins, bridging single empty bins and any unknown stretch, is the trail,
-    fitted by :func:`satlab.lines._fit_segment` (``edge``: distance to the footprint edge).
+    fitted by :func:`satlab.lines.fit_segment` (``edge``: distance to the footprint edge).
     """
     th = np.radians(theta_deg)
     ny, nx = s.shape
@@ -168,7 +168,7 @@ def _segment_on_line(s, sel, edge, rho, theta_deg, *, band_px, min_fill, seed):
         return None
     y, x = np.nonzero(pick)
     w = np.clip(s[y, x], 1e-3, None)
-    return _fit_segment(x.astype(float), y.astype(float), w, edge, seed=seed)
+    return fit_segment(x.astype(float), y.astype(float), w, edge, seed=seed)
 
 
 def _band_width(s, rho, theta_deg, *, max_px: float) -> float:

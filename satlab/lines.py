@@ -30,6 +30,7 @@ __all__ = [
     "TRAIL_UNITS",
     "edge_distance",
     "empty_trails",
+    "fit_segment",
     "line_from_points",
     "trail_table",
     "trails",
@@ -111,13 +112,28 @@ def _pca_line(x, y, w):
     return np.array([cx, cy]), d, np.array([-d[1], d[0]])
 
 
-def _fit_segment(x, y, w, edge, *, seed: int):
+def fit_segment(x, y, w, edge, *, seed: int) -> dict | None:
     """Robust segment fit to the pixels of one trail; ``None`` if too few inliers.
-
-    ``edge`` is :func:`edge_distance` of the footprint the trail was seen through.
 
     RANSAC (skimage) first so that a star or hot pixel touching the mask does not tilt the
     line; the inliers are then refitted by weighted total least squares.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Column and row of the trail's pixels [px].
+    w : ndarray
+        Positive weight per pixel (probability, significance).
+    edge : ndarray (y, x)
+        :func:`edge_distance` of the footprint the trail was seen through [px].
+    seed : int
+        RANSAC seed.
+
+    Returns
+    -------
+    dict or None
+        ``rho, theta, x0, y0, x1, y1, length_px, width_px, score`` (module convention;
+        ``score`` the mean weight) and ``_pix``, the inlier pixels.
     """
     from skimage.measure import LineModelND, ransac
 
@@ -214,7 +230,7 @@ def merge_collinear(segs: list[dict], edge, *, angle_tol_deg: float, dist_px: fl
                         np.concatenate(v)
                         for v in zip(segs[i]["_pix"], segs[j]["_pix"], strict=True)
                     ]
-                    fit = _fit_segment(*pix, edge, seed=seed)
+                    fit = fit_segment(*pix, edge, seed=seed)
                     if fit is None:
                         continue
                     segs[i] = fit
@@ -272,7 +288,7 @@ def _component_segments(mask, weight, edge, *, min_pixels: int, seed: int) -> li
             if yy.size < min_pixels:
                 continue
             y, x = yy + sl[0].start, xx + sl[1].start
-            fit = _fit_segment(x.astype(float), y.astype(float), weight[y, x], edge, seed=seed)
+            fit = fit_segment(x.astype(float), y.astype(float), weight[y, x], edge, seed=seed)
             if fit is None:
                 continue
             segs.append(fit)
