@@ -13,6 +13,7 @@ from satlab.errors import CatalogueError, MissingFileError
 from .conftest import ROOT
 
 
+@pytest.mark.slow
 def test_bundled_catalogue_loads_the_sample_archive():
     cat = satlab.open_catalog()
     for name in (
