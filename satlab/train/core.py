@@ -15,7 +15,7 @@ from ..errors import InputError, OutputExistsError
 from ..models import build_model, get_spec, save_weights
 from ..models.preprocess import bin_mean, frame_input, pad_to, window_input
 from .augment import AugmentedSet, seed001_augmentation
-from .data import DEFAULT_CACHE, SimulatedSet, simulated_set, split_indices
+from .data import DEFAULT_CACHE, SimulatedSet, _simulator_fingerprint, simulated_set, split_indices
 from .loop import fit, predict_logits
 
 __all__ = ["RECIPES", "train_model"]
@@ -303,6 +303,7 @@ def train_model(
         + ("" if max_minutes is None else f" --max-minutes {max_minutes}"),
         "training_data": {
             "simulator": "satlab.simulate.simulate_frames",
+            "simulator_source_sha256": _simulator_fingerprint(),
             "params": data["params"],
             "split": {"train": int(tr.size), "validation": int(va.size), "test": int(te.size)},
             "positives_train": int(label[rows(tr)].sum()),
