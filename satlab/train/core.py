@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import platform
@@ -226,9 +227,13 @@ def train_model(
         )
         return fit(net, tset, val, seed=round_seed, epochs=recipe["epochs"], **fit_opts)
 
+    def best_loss(entry):
+        return min(h["val_loss"] for h in entry["history"])
+
     rounds = [{"round": 0, **train_round(seed)}]
     log(f"round 0: best epoch {rounds[0]['best_epoch']} ({rounds[0]['stopped']})")
     save_weights(net, spec.name, weights)
+    best = (best_loss(rounds[0]), copy.deepcopy(net.state_dict()))
 
     mining = []
     if spec.task != "segment" and recipe["mining_rounds"] and recipe["pool"]:
@@ -269,7 +274,13 @@ def train_model(
             # every window of a false-positive frame is a negative
             train_label = torch.cat([train_label, torch.zeros_like(plabel[rows(add)])])
             rounds.append({"round": r, **train_round(seed + r)})
-            save_weights(net, spec.name, weights)
+            # keep the best validation loss over all rounds, as within a round
+            rounds[-1]["kept"] = best_loss(rounds[-1]) < best[0]
+            if rounds[-1]["kept"]:
+                best = (best_loss(rounds[-1]), copy.deepcopy(net.state_dict()))
+                save_weights(net, spec.name, weights)
+            else:
+                net.load_state_dict(best[1])
         if held_out.any():
             score = _scores(spec.name, weights, pool_set.take(held_out))
             mining.append(
