@@ -69,6 +69,9 @@ def test_report_summary_matches_the_sample(sample_run):
         assert summary["trails identified"]["truth"] == len(truth)
         assert summary["standard magnitude mean"]["truth"] == pytest.approx(truth["mag_std"].mean())
         assert summary["standard magnitude mean"]["unit"] == "mag"
+    agreeing = summary.get("identifications agreeing with the injected object")
+    if agreeing is not None:  # every recovered injected trail is named after its object
+        assert agreeing["truth"] >= 1 and agreeing["value"] == agreeing["truth"]
 
 
 def test_report_html_is_self_contained_and_interactive(sample_run):
