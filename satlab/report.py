@@ -574,7 +574,7 @@ def _summary_markdown(meta: dict, summary) -> str:
         cells = [row.step, row.quantity, _with_unit(row.value, row.unit)]
         if has_truth:
             cells.append("" if _missing(row.truth) else _with_unit(row.truth, row.unit))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
 

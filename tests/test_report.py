@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import nbformat
 import numpy as np
@@ -211,3 +212,43 @@ def test_the_chain_stops_at_the_first_missing_step(tmp_path):
         "04_crossmatch": "skipped: not in this installation",
         "05_trends": "skipped: not in this installation",
     }
+
+
+def test_summary_table_renders_with_pipes_and_truth():
+    from nbconvert import HTMLExporter
+
+    from satlab.report import _summary_markdown
+
+    meta = {
+        "input": "cheops-sample",
+        "seed": 2,
+        "parameters": {"max_frames": 4},
+        "versions": {"satlab": satlab.__version__},
+        "git_revision": None,
+        "device": {"device": "cpu"},
+        "started_utc": "2026-01-01T00:00:00",
+        "steps": {"01_archive": "ran"},
+    }
+    summary = pd.DataFrame(
+        [
+            {
+                "step": "03",
+                "quantity": "median |a - b|",
+                "unit": "mag",
+                "value": 1.25,
+                "truth": None,
+            },
+            {"step": "02", "quantity": "trails found", "unit": "", "value": 3, "truth": 4},
+            {"step": "04", "quantity": "m_std mean", "unit": "mag", "value": None, "truth": 12.0},
+        ]
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(_summary_markdown(meta, summary))]
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    cells = re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", body)
+    assert cells == [
+        "step", "quantity", "recovered", "injected truth",
+        "03", "median |a - b|", "1.25 mag", "",
+        "02", "trails found", "3", "4",
+        "04", "m_std mean", "n/a", "12 mag",
+    ]  # fmt: skip

@@ -79,7 +79,7 @@ def test_report_html_is_self_contained_and_interactive(sample_run):
     html = (run_dir / "report.html").read_text()
     assert "<h1" in html and "satlab report" in html
     assert "frames analysed" in html and "Archive loading (01_archive.ipynb)" in html
-    assert "injected truth" in html  # the sample carries its truth
+    assert "<th>injected truth</th>" in html  # the sample carries its truth: a real table
     # the plots are embedded bokeh documents and BokehJS is inlined (no CDN script)
     assert f'"version":"{bokeh.__version__}","title":"Bokeh Application"' in html
     assert "cdn.bokeh.org" not in html and len(html) > 1_000_000
