@@ -24,7 +24,7 @@ __all__ = ["RECIPES", "train_model"]
 # The shipped weights' recipes: sized so that all three train in about an hour on a
 # shared 2-core CPU (fixed epoch counts rather than time budgets, so runs are reproducible).
 RECIPES = {
-    "trail-mobilenetv2": {"frames": 5000, "pool": 2000, "epochs": 8, "batch_size": 32,
+    "trail-mobilenetv2": {"frames": 5000, "pool": 2000, "epochs": 30, "batch_size": 32,
                           "samples_per_epoch": 2000, "mining_rounds": 1},
     "trail-cnn": {"frames": 5000, "pool": 2000, "epochs": 20, "batch_size": 64,
                   "samples_per_epoch": 4000, "mining_rounds": 1},
