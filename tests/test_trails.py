@@ -277,3 +277,26 @@ def test_stars_cut_by_the_edge_or_touching_are_not_trails(rng, method):
     frames = noisy_frames(rng, 2, stars=stars)
     with pytest.warns(SatlabWarning, match="no trail found"):
         assert trails(frames, method=method).empty
+
+
+@pytest.mark.slow
+def test_truth_masks_of_the_simulator_give_its_truth_table():
+    # the simulator's truth follows the same convention: perfect masks must give it back
+    from satlab.metrics import match_trails
+    from satlab.simulate import simulate_frames, truth_table
+
+    ds = simulate_frames("cheops", 40, seed=424242, trail_fraction=0.8)
+    truth = truth_table(ds)
+    found = trails_from_mask(ds["trail_mask"], valid=ds["valid"].values)
+    m = match_trails(found, truth)
+    assert m.detected.mean() >= 0.9
+    got = found.loc[m.loc[m.detected, "match"]].reset_index(drop=True)
+    ref = m[m.detected].reset_index(drop=True)
+    assert np.median(angle_diff(got.theta, ref.theta)) < 0.2
+    assert np.median(np.abs(got.rho - ref.rho)) < 1.0
+    ends = np.minimum(
+        np.hypot(got.x0 - ref.x0, got.y0 - ref.y0) + np.hypot(got.x1 - ref.x1, got.y1 - ref.y1),
+        np.hypot(got.x0 - ref.x1, got.y0 - ref.y1) + np.hypot(got.x1 - ref.x0, got.y1 - ref.y0),
+    )
+    assert np.median(ends / 2) < 5.0
+    assert np.median(got.width_px) == pytest.approx(np.median(ref.width_px), rel=0.15)
