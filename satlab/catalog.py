@@ -100,6 +100,9 @@ class Catalog(Mapping):
                 f"{self.path}: no entry {name!r}; known entries: {sorted(self._entries)}"
             ) from None
 
+    def __contains__(self, name) -> bool:
+        return name in self._entries
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 

@@ -126,3 +126,14 @@ def test_ci_runs_the_readme_test_command_verbatim():
     commands = [line for line in quick.strip().splitlines() if line.strip()]
     assert len(commands) == 2
     assert commands[1] in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_membership_does_not_raise():
+    cat = satlab.open_catalog()
+    assert "no-such-entry" not in cat
+    assert next(iter(cat)) in cat
+
+
+def test_cli_open_missing_path_names_the_file(tmp_path):
+    out = CliRunner().invoke(main, ["open", str(tmp_path / "gone.fits")])
+    assert out.exit_code == 2 and "no such file" in out.output
