@@ -370,7 +370,7 @@ def _resolve_input(input) -> str:
     if any(c in text for c in "*?["):
         return str(Path(text).expanduser().absolute())
     cat = open_catalog()
-    if text in set(cat):  # `in cat` raises CatalogueError for unknown names
+    if text in cat:
         return text
     raise MissingFileError(
         f"input {text!r}: neither an existing path or glob nor a catalogue entry "
