@@ -45,6 +45,7 @@ __all__ = [
     "filter_trends",
     "flagged_frames",
     "frame_label",
+    "frame_table",
     "frame_view",
     "read_hard_negatives",
     "stretch_frame",
@@ -368,7 +369,7 @@ def flagged_frames(scores, *, threshold: float = 0.8) -> pd.DataFrame:
             "scores: expected the trail_score (frame) DataArray of satlab.detect.classify, "
             f"got {type(scores).__name__} with dims {getattr(scores, 'dims', None)}"
         )
-    table = _frame_table(scores)
+    table = frame_table(scores)
     table["trail_score"] = np.asarray(scores.values, dtype=float)
     table = table[table["trail_score"] >= threshold]
     table = table.sort_values("trail_score", ascending=False, kind="stable")
@@ -379,7 +380,7 @@ def flagged_frames(scores, *, threshold: float = 0.8) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _frame_table(obj) -> pd.DataFrame:
+def frame_table(obj) -> pd.DataFrame:
     """Position, file, position within the file and time of each frame of ``obj``."""
     n = obj.sizes["frame"]
     files = (

@@ -146,3 +146,46 @@ def test_satlab_train_end_to_end(tmp_path, monkeypatch):
     load_model("trail-cnn", weights=tmp_path / "run" / "trail-cnn.safetensors")
     again = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "run")])
     assert again.exit_code == 2 and "exists" in again.output
+
+
+def test_reviewed_false_positives_become_negatives(tmp_path):
+    """The DetectionReview list (file + position in file) picks the right frames."""
+    import numpy as np
+    import pandas as pd
+
+    import satlab
+    from satlab.errors import InputError
+    from satlab.train.data import reviewed_negatives
+    from satlab.widgets import frame_table, write_hard_negatives
+
+    frames = satlab.open_catalog()["cheops-sample"].read()
+    rows = frame_table(frames).iloc[[1, 6]].assign(trail_score=[0.9, 0.95])
+    listed = write_hard_negatives(rows, tmp_path / "hard.csv")
+    neg = reviewed_negatives(listed, frames)
+    assert neg.n == 2 and not neg["label"].any() and not neg["mask"].any()
+    assert list(neg["negative_kind"]) == ["reviewed", "reviewed"]
+    np.testing.assert_array_equal(neg["flux"][1], frames["flux"].values[6])
+    stray = pd.DataFrame(
+        {"file": ["other.fits"], "frame": [0], "time": [pd.Timestamp("2020-01-01")]}
+    ).assign(trail_score=0.9)
+    write_hard_negatives(stray, listed)
+    with pytest.raises(InputError, match=r"other\.fits"):
+        reviewed_negatives(listed, frames)
+
+
+def test_train_takes_reviewed_negatives(tmp_path, monkeypatch):
+    import satlab
+    from satlab.train.core import train_model
+    from satlab.train.data import reviewed_negatives
+    from satlab.widgets import frame_table, write_hard_negatives
+
+    monkeypatch.setenv("SATLAB_CACHE", str(tmp_path / "cache"))
+    frames = satlab.open_catalog()["cheops-sample"].read()
+    rows = frame_table(frames).iloc[:3].assign(trail_score=0.9)
+    reviewed = reviewed_negatives(write_hard_negatives(rows, tmp_path / "h.csv"), frames)
+    card = train_model(
+        "trail-cnn", out=tmp_path / "run", seed=7, frames=40, pool=0, epochs=1,
+        mining_rounds=0, workers=1, cache=None, reviewed=reviewed, log=lambda *_: None,
+    )  # fmt: skip
+    assert card["training_data"]["reviewed_negatives"]["frames"] == 3
+    assert card["training_data"]["reviewed_negatives"]["list"].endswith("h.csv")

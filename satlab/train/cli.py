@@ -28,15 +28,37 @@ MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 @click.option("--no-cache", is_flag=True, help="Simulate again instead of using the cache.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option(
+    "--hard-negatives",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CSV list of frames marked as false positives (the DetectionReview widget's).",
+)
+@click.option(
+    "--review-frames",
+    default=None,
+    help="Frames the list refers to: catalogue entry, file, glob or directory.",
+)
 def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers, max_minutes,
-          threads, no_cache, overwrite):  # fmt: skip
+          threads, no_cache, overwrite, hard_negatives, review_frames):  # fmt: skip
     """Train model NAME on simulated frames; write NAME.safetensors and its model card.
 
     The recipe of each model (frames, epochs, mining rounds) is the one of the shipped
     weights, so `satlab train NAME --seed 2026` reproduces them.
     """
     from .core import train_model
-    from .data import DEFAULT_CACHE
+    from .data import DEFAULT_CACHE, reviewed_negatives
+
+    if (hard_negatives is None) != (review_frames is None):
+        raise click.UsageError("--hard-negatives and --review-frames go together")
+    reviewed = None
+    if hard_negatives is not None:
+        from ..catalog import open_catalog
+        from ..io import open_frames
+
+        cat = open_catalog()
+        review = cat[review_frames].read() if review_frames in cat else open_frames(review_frames)
+        reviewed = reviewed_negatives(hard_negatives, review)
 
     card = train_model(
         name,
@@ -52,6 +74,7 @@ def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers,
         max_minutes=max_minutes,
         threads=threads,
         overwrite=overwrite,
+        reviewed=reviewed,
         log=click.echo,
     )
     click.echo(_summary(card))

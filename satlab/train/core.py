@@ -136,6 +136,7 @@ def train_model(
     max_minutes: float | None = None,
     threads: int | None = None,
     overwrite: bool = False,
+    reviewed: SimulatedSet | None = None,
     log=print,
 ) -> dict:
     """Train model ``name`` on simulated frames; write ``NAME.safetensors`` and ``NAME.json``.
@@ -165,6 +166,9 @@ def train_model(
         than oversubscribed threads).
     overwrite : bool
         Replace existing outputs.
+    reviewed : SimulatedSet, optional
+        Frames a user marked as false positives (:func:`reviewed_negatives`); all of them
+        join the training negatives from the first round on.
 
     Returns
     -------
@@ -210,6 +214,16 @@ def train_model(
     net = build_model(spec.name)
     aug = seed001_augmentation()
     train_x, train_frac, train_label = x[rows(tr)], frac[rows(tr)], label[rows(tr)]
+    if reviewed is not None:
+        if reviewed["flux"].shape[1:] != data["flux"].shape[1:]:
+            raise InputError(
+                f"reviewed: frames of shape {reviewed['flux'].shape[1:]} cannot join a "
+                f"{preset!r} training set of shape {data['flux'].shape[1:]}"
+            )
+        rx, rfrac, rlabel = _inputs(spec, reviewed)  # empty masks: negatives throughout
+        train_x, train_frac = torch.cat([train_x, rx]), torch.cat([train_frac, rfrac])
+        train_label = torch.cat([train_label, rlabel])
+        log(f"{reviewed.n} reviewed false-positive frames join the training negatives")
     val = (x[rows(va)], target[rows(va)])
     fit_opts = {
         "batch_size": recipe["batch_size"],
@@ -318,6 +332,9 @@ def train_model(
             "params": data["params"],
             "split": {"train": int(tr.size), "validation": int(va.size), "test": int(te.size)},
             "positives_train": int(label[rows(tr)].sum()),
+            "reviewed_negatives": None
+            if reviewed is None
+            else {"frames": reviewed.n, **reviewed["params"]},
             "network_samples_per_frame": per,
         },
         "config": {

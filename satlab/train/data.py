@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEFAULT_CACHE", "SimulatedSet", "simulated_set", "split_indices"]
+__all__ = [
+    "DEFAULT_CACHE",
+    "SimulatedSet",
+    "reviewed_negatives",
+    "simulated_set",
+    "split_indices",
+]
 
 DEFAULT_CACHE = Path(os.environ.get("SATLAB_CACHE", Path.home() / ".cache" / "satlab")) / "sim"
 CHUNK = 64
@@ -148,3 +154,58 @@ def split_indices(n: int, *, seed: int, fractions=(0.70, 0.15, 0.15)) -> tuple[n
     order = np.random.default_rng(seed).permutation(n)
     cuts = np.cumsum(np.round(np.asarray(fractions[:-1]) * n).astype(int))
     return tuple(np.sort(part) for part in np.split(order, cuts))
+
+
+def reviewed_negatives(hard_negatives, frames) -> SimulatedSet:
+    """Frames a user marked as false positives, as negatives for training.
+
+    This closes the visual-inspection loop of seed 001 section 2.3: the *false positive*
+    button of :class:`satlab.widgets.DetectionReview` appends frames to a CSV list, and
+    ``satlab train NAME --hard-negatives LIST --review-frames FRAMES`` trains on them.
+
+    Parameters
+    ----------
+    hard_negatives : str or path
+        The CSV list (:func:`satlab.widgets.write_hard_negatives`): ``file`` name and
+        ``frame`` position within that file.
+    frames : frames-like
+        The frames the review was made on, with the ``file`` coord that
+        :func:`satlab.open_frames` gives.
+
+    Returns
+    -------
+    SimulatedSet
+        The listed frames with ``label`` 0, an empty ``mask`` and ``negative_kind``
+        ``"reviewed"``.
+
+    Raises
+    ------
+    satlab.errors.InputError
+        A listed frame is not among ``frames``.
+    """
+    from ..errors import InputError
+    from ..frames import as_frames
+    from ..widgets import frame_table, read_hard_negatives
+
+    table = read_hard_negatives(hard_negatives)
+    ds = as_frames(frames)
+    index = frame_table(ds).set_index(["file", "frame"])["index"]
+    keys = list(zip(table["file"].astype(str), table["frame"].astype(int), strict=True))
+    missing = [k for k in keys if k not in index.index]
+    if missing:
+        raise InputError(
+            f"{hard_negatives}: {len(missing)} listed frame(s) are not in the review frames "
+            f"({ds.attrs.get('source', 'given frames')}), e.g. file {missing[0][0]!r} frame "
+            f"{missing[0][1]}"
+        )
+    flux = np.asarray(ds["flux"].isel(frame=index.loc[keys].to_numpy()).values, np.float32)
+    n = flux.shape[0]
+    return SimulatedSet(
+        flux=flux,
+        valid=np.asarray(ds["valid"].values, bool),
+        label=np.zeros(n, np.int8),
+        mask=np.zeros(flux.shape, bool),
+        negative_kind=np.full(n, "reviewed"),
+        snr_avg=np.full(n, np.nan),
+        params={"list": str(hard_negatives), "source": ds.attrs.get("source", "")},
+    )
