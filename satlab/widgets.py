@@ -41,6 +41,7 @@ __all__ = [
     "FrameBrowser",
     "TrendExplorer",
     "candidates",
+    "crossmatch_sky_view",
     "crossmatch_view",
     "filter_trends",
     "flagged_frames",
@@ -627,18 +628,121 @@ def crossmatch_view(matches: pd.DataFrame, trail: int) -> hv.Overlay:
     )
 
 
-class CrossmatchInspector(_Widget):
-    """Per trail, its catalogue candidates: table and (angle, separation) plot.
+def crossmatch_sky_view(
+    matches: pd.DataFrame, trails: pd.DataFrame, frames, catalogue, trail: int, *, samples=9
+) -> hv.Overlay:
+    """One trail and its candidates' predicted tracks on the sky, around the frame centre.
+
+    The frame outline and the trail's endpoints go through the frame's WCS
+    (:func:`satlab.io.wcs.frame_wcs`); each candidate is propagated with
+    :func:`satlab.orbits.predict` (light-time corrected, as crossmatch compares them) at
+    ``samples`` times across the exposure, from the element set closest in time. Axes are
+    offsets from the frame centre [arcsec], east to the left as on the sky.
 
     Parameters
     ----------
     matches : pandas.DataFrame
         The table of ``satlab.orbits.crossmatch``.
+    trails : pandas.DataFrame
+        The trail table crossmatch was given (``matches["trail"]`` is its row position).
+    frames : frames-like
+        The frames, with pointing (``ra``, ``dec``, ``roll``, ``pixel_scale``) and the
+        observer (``attrs["observer"]`` or an ``observer`` coord).
+    catalogue : satlab.orbits.Catalogue
+        The catalogue crossmatch searched.
+    trail : int
+        The trail's row position.
+
+    Returns
+    -------
+    holoviews.Overlay
+        ``frame`` and ``trail`` curves and one curve per candidate, labelled by name and
+        coloured by match class.
+    """
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    from .io.wcs import frame_wcs
+    from .orbits import Observer, predict
+
+    _load_bokeh()
+    table = candidates(matches, trail)
+    if not 0 <= trail < len(trails):
+        raise InputError(f"trail: {trail!r} is not a row of trails ({len(trails)} rows)")
+    ds = as_frames(frames)
+    row = trails.iloc[trail]
+    k = int(row["frame"])
+    wcs = frame_wcs(ds, k)
+    centre = wcs.pixel_to_world((ds.sizes["x"] - 1) / 2.0, (ds.sizes["y"] - 1) / 2.0)
+
+    def offsets(coord):
+        east, north = centre.spherical_offsets_to(coord)
+        return east.to_value(u.arcsec), north.to_value(u.arcsec)
+
+    nx, ny = ds.sizes["x"] - 0.5, ds.sizes["y"] - 0.5
+    outline = offsets(wcs.pixel_to_world([-0.5, nx, nx, -0.5, -0.5], [-0.5, -0.5, ny, ny, -0.5]))
+    layers = [
+        hv.Curve(outline, "east [arcsec]", "north [arcsec]", label="frame").opts(color="grey"),
+        hv.Curve(
+            offsets(wcs.pixel_to_world([row["x0"], row["x1"]], [row["y0"], row["y1"]])),
+            "east [arcsec]",
+            "north [arcsec]",
+            label="trail",
+        ).opts(color="black", line_width=5, alpha=0.6),
+    ]
+    if len(table):
+        observer = ds["observer"].values[k] if "observer" in ds.coords else ds.attrs["observer"]
+        half = 0.5 * float(ds["exptime"].values[k])
+        times = pd.Timestamp(ds["time"].values[k]) + pd.to_timedelta(
+            np.linspace(-half, half, samples), unit="s"
+        )
+        pred = predict(
+            catalogue.select(table["norad_id"].astype("int64").unique()),
+            times,
+            Observer.from_attr(observer),
+            light_time=True,
+        )
+        # history files hold several element sets per object: keep the closest in time
+        age = np.abs(pred["epoch_age_h"]).mean("time").to_series()
+        closest = age.groupby(pred["norad_id"].values).idxmin()
+        for cand in table.itertuples():
+            track = pred.isel(object=int(closest[int(cand.norad_id)]))
+            sky = SkyCoord(track["ra"].values, track["dec"].values, unit="deg")
+            layers.append(
+                hv.Curve(offsets(sky), "east [arcsec]", "north [arcsec]", label=cand.name).opts(
+                    color=_MATCH_COLOURS.get(cand.match, "grey"),
+                    line_dash="solid" if cand.best else "dashed",
+                )
+            )
+    return hv.Overlay(layers).opts(
+        title=f"trail {trail} on the sky (frame {k})",
+        frame_width=_FRAME_PX,
+        frame_height=_FRAME_PX,
+        data_aspect=1,
+        invert_xaxis=True,
+        legend_position="right",
+    )
+
+
+class CrossmatchInspector(_Widget):
+    """Per trail, its catalogue candidates: table, (angle, separation) plot and, given the
+    trails, frames and catalogue crossmatch used, a sky plot (:func:`crossmatch_sky_view`).
+
+    Parameters
+    ----------
+    matches : pandas.DataFrame
+        The table of ``satlab.orbits.crossmatch``.
+    trails, frames, catalogue : optional
+        What crossmatch was given; all three draw the sky plot.
     """
 
-    def __init__(self, matches: pd.DataFrame):
+    def __init__(self, matches: pd.DataFrame, *, trails=None, frames=None, catalogue=None):
         _load_bokeh()
         _check_matches(matches)
+        sky = (trails, frames, catalogue)
+        if any(v is not None for v in sky) and any(v is None for v in sky):
+            raise InputError("trails, frames and catalogue: give all three for the sky plot")
+        self._sky = None if trails is None else sky
         if matches.empty:
             raise InputError("matches: the crossmatch table is empty (no trail to inspect)")
         self.matches = matches
@@ -659,6 +763,11 @@ class CrossmatchInspector(_Widget):
 
     def _refresh(self, *_):
         self.view = crossmatch_view(self.matches, self.trail.value)
+        if self._sky is not None:
+            trails, frames, catalogue = self._sky
+            self.view = self.view + crossmatch_sky_view(
+                self.matches, trails, frames, catalogue, self.trail.value
+            )
         self.table.value = candidates(self.matches, self.trail.value).to_html(
             index=False, float_format=lambda v: f"{v:.3g}", na_rep=""
         )

@@ -303,3 +303,38 @@ def test_trend_explorer_redraws_on_filters(brightness):
         assert isinstance(explorer.view, str) and "fewer than three" in explorer.view
     with pytest.raises(InputError, match="missing columns"):
         TrendExplorer(brightness.drop(columns="mag_std"))
+
+
+@pytest.mark.slow
+def test_crossmatch_sky_view_puts_the_best_track_on_the_trail(sample):
+    """Real crossmatch of the sample's injected trails, drawn on the sky."""
+    from satlab.orbits import crossmatch
+    from satlab.report import injected_truth
+    from satlab.widgets import crossmatch_sky_view
+
+    cat = satlab.open_catalog()
+    trails = injected_truth(sample, cat["cheops-archive-truth"].read())
+    assert len(trails) > 0
+    catalogue = cat["cheops-archive-tle"].read()
+    with pytest.warns(SatlabWarning, match="no element set"):  # objects not yet launched
+        found = crossmatch(trails, sample, catalogue)
+    best = found[found["best"]].iloc[0]
+    view = crossmatch_sky_view(found, trails, sample, catalogue, int(best["trail"]))
+    by_label = {layer.label: layer for layer in view}
+    trail = by_label["trail"]
+    row = trails.iloc[int(best["trail"])]
+    length = np.hypot(row["x1"] - row["x0"], row["y1"] - row["y0"]) * sample.attrs["pixel_scale"]
+    ex, ny_ = trail.dimension_values(0), trail.dimension_values(1)
+    assert np.hypot(np.diff(ex), np.diff(ny_))[0] == pytest.approx(length, rel=1e-3)
+    track = by_label[best["name"]]
+    tx, ty = track.dimension_values(0), track.dimension_values(1)
+    mid = np.array([ex.mean(), ny_.mean()])
+    # the best candidate's predicted track passes within its reported separation (+ slack)
+    closest = np.min(np.hypot(tx - mid[0], ty - mid[1]))
+    assert closest <= best["sep_arcsec"] + 20.0
+    outline = by_label["frame"]
+    assert np.ptp(outline.dimension_values(0)) > 150  # a 200-px, 1"/px frame, rotated
+    inspector = CrossmatchInspector(found, trails=trails, frames=sample, catalogue=catalogue)
+    assert len(inspector.view) == 2  # (angle, separation) plot and the sky plot
+    with pytest.raises(InputError, match="all three"):
+        CrossmatchInspector(found, trails=trails)
