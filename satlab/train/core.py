@@ -28,7 +28,7 @@ RECIPES = {
                           "samples_per_epoch": 2000, "mining_rounds": 1},
     "trail-cnn": {"frames": 5000, "pool": 2000, "epochs": 20, "batch_size": 64,
                   "samples_per_epoch": 4000, "mining_rounds": 1},
-    "trail-unet": {"frames": 5000, "pool": 0, "epochs": 10, "batch_size": 16,
+    "trail-unet": {"frames": 5000, "pool": 0, "epochs": 30, "batch_size": 16,
                    "samples_per_epoch": 1000, "mining_rounds": 0},
 }  # fmt: skip
 # seed 002: a window is a positive when at least 100 trail pixels fall in it
