@@ -32,6 +32,7 @@ import xarray as xr
 
 from ..errors import InputError, SatlabWarning
 from ..frames import as_frames, circular_footprint
+from ..lines import TRAIL_UNITS
 from .negatives import NEGATIVE_KINDS, apply_negative
 from .optics import PSF
 from .presets import Preset, get_preset
@@ -64,16 +65,10 @@ TRUTH_COLUMNS = {
     "rate_arcsec_s": "float64",
     "duration_s": "float64",
 }
+# the geometry columns share the units of satlab.detect.trails() tables
 TRUTH_UNITS = {
     "frame": "",
-    "x0": "px",
-    "y0": "px",
-    "x1": "px",
-    "y1": "px",
-    "rho": "px",
-    "theta": "deg",
-    "width_px": "px",
-    "length_px": "px",
+    **{k: TRAIL_UNITS[k] for k in TRUTH_COLUMNS if k in TRAIL_UNITS},
     "flux": "ADU",
     "mag": "mag",
     "snr_avg": "",
