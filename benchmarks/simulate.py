@@ -1,17 +1,20 @@
 """Simulator throughput: CHEOPS-size labelled frames per second (issue 3 target: >= 500/s).
 
-    python benchmarks/simulate.py --frames 400 --workers 2
+    python benchmarks/simulate.py --frames 2000 --workers 2
 
-Three measurements, each after a warm-up (PSF and detector caches filled):
+Measurements, each after a warm-up (PSF and detector caches filled, workers started):
 
-1. ``simulate_frames("cheops", n, ...)`` in one process (frames + truth Dataset);
-2. ``TrailDataset`` samples through a ``torch.utils.data.DataLoader`` with
-   ``--workers`` processes (how training consumes the simulator);
-3. the per-stage cost of one frame (PSF convolution, pixel-exact streak, mask,
-   detector chain), so the slow stage is visible.
+1. ``simulate_frames("cheops", n, ...)`` in one process: frames, masks and the full truth
+   table (fitted sigma_bg, fluxes, S/N) assembled into one xarray Dataset;
+2. ``TrailDataset`` samples delivered by a ``torch.utils.data.DataLoader`` with
+   ``--workers`` processes, as training consumes them, for a label target (image +
+   trail / no trail) and a mask target (image + trail mask);
+3. the per-stage cost of one frame (pixel-exact streak, mask, PSF convolution of a
+   trail, the detector chain), so the slow stage is visible.
 
-The machine's load average is printed next to the numbers: on a shared machine the
-rates scale with the CPU actually available.
+Half the frames hold a trail and 30 % of the others a hard negative (the training
+defaults). The machine's load average is printed next to the numbers: on a shared
+machine the rates scale with the CPU actually available.
 """
 
 from __future__ import annotations
@@ -37,12 +40,12 @@ def bench_simulate_frames(n: int, seed: int) -> float:
     return _rate(n, time.perf_counter() - t)
 
 
-def bench_loader(n: int, seed: int, workers: int, batch: int) -> float:
+def bench_loader(n: int, seed: int, workers: int, batch: int, target: str) -> float:
     import torch
 
     from satlab.simulate import TrailDataset
 
-    ds = TrailDataset("cheops", length=n + 2 * batch * max(workers, 1), seed=seed)
+    ds = TrailDataset("cheops", length=n + 4 * batch * max(workers, 1), seed=seed, target=target)
     loader = torch.utils.data.DataLoader(
         ds, batch_size=batch, num_workers=workers, persistent_workers=workers > 0
     )
@@ -83,18 +86,21 @@ def bench_stages(seed: int, repeat: int = 50) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=400)
+    parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     result = {
         "cpu_count": os.cpu_count(),
         "load_average_before": os.getloadavg(),
         "simulate_frames_per_s_1proc": round(bench_simulate_frames(args.frames, args.seed), 1),
-        f"loader_frames_per_s_{args.workers}workers": round(
-            bench_loader(args.frames, args.seed, args.workers, args.batch), 1
-        ),
+        **{
+            f"loader_{target}_frames_per_s_{args.workers}workers": round(
+                bench_loader(args.frames, args.seed, args.workers, args.batch, target), 1
+            )
+            for target in ("label", "mask")
+        },
         "stages": bench_stages(args.seed),
         "load_average_after": os.getloadavg(),
         "target_frames_per_s": 500,

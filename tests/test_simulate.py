@@ -11,9 +11,11 @@ from satlab.simulate import (
     Telescope,
     gaussian_sigma,
     get_preset,
+    render_segments,
     render_streak,
     simulate_frames,
     streak_area,
+    streak_mask,
     streak_path,
     truth_table,
 )
@@ -43,6 +45,86 @@ def test_pixel_exact_area_of_an_axis_aligned_streak():
     area, _ = streak_area((10, 10), np.array([[2.0, 4.75], [6.0, 4.75]]))
     np.testing.assert_allclose(area[4, 2:7], 0.25)
     np.testing.assert_allclose(area[5, 2:7], 0.75)
+
+
+def _shapely_areas(shape, path, width=1.0):
+    """Pixel areas of the streak's pieces from shapely (an outside reference)."""
+    from shapely.geometry import Polygon, box
+
+    ny, nx = shape
+    out = np.zeros(shape)
+    seg = np.diff(path, axis=0)
+    for k, (p, d) in enumerate(zip(path[:-1], seg, strict=True)):
+        length = float(np.hypot(*d))
+        u = d / length
+        n = np.array([-u[1], u[0]]) * width / 2
+        a = p - 0.5 * u if k == 0 else p
+        b = p + d + 0.5 * u if k == len(seg) - 1 else p + d
+        piece = Polygon([a - n, b - n, b + n, a + n])
+        for i in range(ny):
+            for j in range(nx):
+                out[i, j] += piece.intersection(box(j - 0.5, i - 0.5, j + 0.5, i + 0.5)).area
+    return out
+
+
+@pytest.mark.parametrize(
+    ("ends", "jitter", "width"),
+    [
+        ((3.2, 4.7, 21.9, 12.3), 0.0, 1.0),  # shallow
+        ((5.0, 2.0, 8.0, 24.5), 0.0, 1.0),  # steep: walked along y
+        ((2.0, 7.0, 26.0, 7.0), 0.0, 1.0),  # axis-aligned
+        ((-4.0, 3.3, 14.1, 20.2), 0.0, 2.5),  # leaves the image, wide
+        ((3.0, 5.0, 25.0, 20.0), 1.2, 1.0),  # wavy: pieces
+    ],
+)
+def test_pixel_exact_areas_match_shapely(ends, jitter, width):
+    path = streak_path(*ends, jitter_px=jitter, jitter_period_px=12.0)
+    area, _ = streak_area((24, 28), path, width=width)
+    np.testing.assert_allclose(area, _shapely_areas((24, 28), path, width), atol=1e-9)
+
+
+def test_render_segments_is_the_sum_of_streaks(rng):
+    k = 25
+    x0, y0 = rng.uniform(-3, 40, (2, k))
+    length, a = rng.exponential(4.0, k), rng.uniform(0, np.pi, k)
+    x1, y1 = x0 + length * np.cos(a), y0 + length * np.sin(a)
+    flux = rng.uniform(10, 1000, k)
+    expected = sum(
+        render_streak((36, 40), *e, flux=f) for *e, f in zip(x0, y0, x1, y1, flux, strict=True)
+    )
+    np.testing.assert_allclose(render_segments((36, 40), x0, y0, x1, y1, flux), expected, atol=1e-9)
+
+
+def test_point_sources_stamped_or_convolved_agree(monkeypatch, rng):
+    from satlab.simulate import optics
+
+    psf = get_preset("cheops").telescope.psf(13.0)
+    x = np.r_[rng.uniform(0, 199, 10), -12.3]  # the last one: outside, its wings inside
+    y = np.r_[rng.uniform(0, 199, 10), 80.6]
+    flux = rng.uniform(1e3, 1e5, 11)
+    stamped = np.zeros((200, 200))
+    psf.add_points(stamped, x, y, flux)
+    monkeypatch.setattr(optics, "_STAMP_LIMIT", 0)
+    convolved = np.zeros((200, 200))
+    psf.add_points(convolved, x, y, flux)
+    np.testing.assert_allclose(stamped, convolved, atol=1e-5 * stamped.max())
+    assert stamped[:, :5].sum() > 0  # the off-field star's wings
+    inside = np.zeros((200, 200))
+    psf.add_points(inside, x[:10], y[:10], flux[:10])
+    assert inside.sum() == pytest.approx(flux[:10].sum(), rel=0.02)  # minus edge losses
+
+
+def test_trail_mask_is_the_disk_of_the_fwhm_around_the_rectangle(rng):
+    path = streak_path(10.3, 40.2, 150.7, 95.1)
+    mask = streak_mask((120, 170), path, 9.0)
+    # brute force: pixel centres within 9/2 + 1/2 px of the segment extended by 1/2 px
+    a, b = path[0], path[-1]
+    u = (b - a) / np.hypot(*(b - a))
+    a, b = a - 0.5 * u, b + 0.5 * u
+    yy, xx = np.mgrid[0:120, 0:170]
+    t = np.clip(((xx - a[0]) * (b - a)[0] + (yy - a[1]) * (b - a)[1]) / ((b - a) @ (b - a)), 0, 1)
+    dist = np.hypot(xx - a[0] - t * (b - a)[0], yy - a[1] - t * (b - a)[1])
+    np.testing.assert_array_equal(mask, dist <= 5.0)
 
 
 def test_photon_conservation_through_the_psf():
@@ -210,6 +292,25 @@ def test_noise_terms_mean_and_variance():
     img = _flat(det, 0.0)
     assert img.mean() + 0.5 == pytest.approx(4000.0, abs=0.2)
     assert img.var() == pytest.approx(4 * 49.0, rel=0.04)
+
+
+def test_photon_dark_and_read_noise_in_one_draw():
+    # the normal regime: photon, dark and read variance add up (Detector.charge)
+    det = Detector(
+        resolution=(200, 200),
+        pixel_size=10.0,
+        exposure_time=10.0,
+        bitdepth=32,
+        offset=1000.0,
+        quantum_efficiency=0.8,
+        readout_noise_variance=25.0,
+        dark_current=3.0,
+        sensitivity=1.0,
+    )
+    img = _flat(det, 900.0) - 1000.0
+    assert img.mean() + 0.5 == pytest.approx(0.8 * 900 + 30.0, rel=0.002)
+    assert img.var() == pytest.approx(0.64 * 900 + 30.0 + 25.0 + 1 / 12, rel=0.04)
+    assert np.sqrt(img.var()) == pytest.approx(det.noise_sigma(900.0), rel=0.02)
 
 
 def test_digitisation_bayer_banding_and_hot_pixels():

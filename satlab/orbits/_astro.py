@@ -63,10 +63,13 @@ def astropy_time(t64: np.ndarray):
 
 def _quiet_iers(func, *args):
     """Run an astropy transform; IERS-table extrapolation becomes one SatlabWarning."""
+    from astropy.utils import iers
     from astropy.utils.exceptions import AstropyWarning
     from erfa import ErfaWarning
 
-    with warnings.catch_warnings(record=True) as caught:
+    # offline, astropy's IERS-A predictions age; past 30 days astropy raises for times
+    # beyond them: satlab extrapolates with the warning below instead
+    with warnings.catch_warnings(record=True) as caught, iers.conf.set_temp("auto_max_age", None):
         warnings.simplefilter("always", AstropyWarning)
         warnings.simplefilter("always", ErfaWarning)
         out = func(*args)

@@ -13,7 +13,7 @@ from .optics import BANDS, MODES, PSF, Telescope, psf_from_image
 from .presets import PRESETS, Preset, get_preset
 from .scenes import CatalogScene, CompositeScene, SimulatedScene, Stars, hipparcos_catalogue
 from .simulator import TRUTH_COLUMNS, gaussian_sigma, simulate_frames, truth_table
-from .streaks import render_streak, streak_area, streak_mask, streak_path
+from .streaks import render_segments, render_streak, streak_area, streak_mask, streak_path
 from .video import simulate_video, video_truth
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "get_preset",
     "hipparcos_catalogue",
     "psf_from_image",
+    "render_segments",
     "render_streak",
     "simulate_frames",
     "simulate_video",

@@ -72,6 +72,7 @@ class TrailDataset(Dataset):
             "negative_kinds": None,
             "max_trails": 1,
             "mag_range": None,
+            "snr_range": None,
             "rate_range": None,
             "min_length_px": 10.0,
             "truncation_fraction": 0.1,
@@ -119,8 +120,18 @@ class TrailDataset(Dataset):
             raise IndexError(f"index {index} out of range for {self.length} samples")
         index = int(index) % self.length
         # the frame alone, without building an xarray Dataset per sample (same pixels)
-        image, mask, rows, _ = _make_frame(self.preset, self._opts, self.seed, index, self._visit)
-        x = torch.from_numpy(np.nan_to_num(image, nan=self.fill_value).astype(np.float32))[None]
+        # the pixels and the target only: no truth table, no mask for a label target
+        image, mask, rows, _ = _make_frame(
+            self.preset,
+            self._opts,
+            self.seed,
+            index,
+            self._visit,
+            with_mask=self.target == "mask",
+            with_truth=False,
+        )
+        image[np.isnan(image)] = self.fill_value  # the frame is ours: fill in place
+        x = torch.from_numpy(image)[None]
         if self.target == "label":
             y = torch.tensor(float(bool(rows)), dtype=torch.float32)
         else:

@@ -100,6 +100,7 @@ class Detector:
     sensor_seed: int = 0
     poisson_limit: float = 100.0
     _hot: np.ndarray = field(init=False, repr=False, compare=False)
+    _dark_rate: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         w, h = self.resolution
@@ -142,6 +143,8 @@ class Detector:
         rng = np.random.default_rng(self.sensor_seed)
         hot = rng.random((int(h), int(w))) < self.hot_pixel_fraction
         object.__setattr__(self, "_hot", hot)
+        rate = np.where(hot, self.hot_pixel_current, self.dark_current).astype(np.float32)
+        object.__setattr__(self, "_dark_rate", rate)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -156,7 +159,7 @@ class Detector:
     def dark_map(self, exptime: float | None = None) -> np.ndarray:
         """Expected dark electrons per pixel, hot pixels included [e-]."""
         t = self.exposure_time if exptime is None else exptime
-        return np.where(self._hot, self.hot_pixel_current, self.dark_current) * t
+        return self._dark_rate * np.float32(t)
 
     def bayer_gain(self) -> np.ndarray | None:
         """White-balance gain per pixel for the mosaic, or ``None`` for a mono sensor."""
@@ -199,35 +202,75 @@ class Detector:
         less once read noise is added): numpy's Poisson sampler costs several normal
         draws, and those pixels are most of a sky-limited frame.
         """
+        return self._charge(photons, rng, exptime, extra_dark, read_variance=0.0)
+
+    def charge(
+        self,
+        photons: np.ndarray,
+        rng: np.random.Generator,
+        *,
+        exptime: float | None = None,
+        extra_dark: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Steps 1-4 of Fig. 7: :meth:`electrons` plus :meth:`read_noise` [e-], ``(y, x)``.
+
+        In the normal regime the photon, dark and read noises of a pixel are one normal
+        draw with their summed variance (a sum of independent normals is normal), which
+        halves the cost of a sky-limited frame; banding is drawn as in :meth:`read_noise`.
+        """
+        e = self._charge(
+            photons, rng, exptime, extra_dark, read_variance=self.readout_noise_variance * self.nexp
+        )
+        return e + self._banding(e.shape, rng)
+
+    def _charge(self, photons, rng, exptime, extra_dark, *, read_variance: float):
         qe = np.float32(self.quantum_efficiency)
         dark = self.dark_map(exptime)
         if extra_dark is not None:
             dark = dark + extra_dark
         dark = np.broadcast_to(dark, photons.shape)
-        if not self.photon_noise:
-            return photons * qe + rng.poisson(dark).astype(np.float32)
         photons = np.asarray(photons, dtype=np.float32)
-        big = photons >= self.poisson_limit
+        big = photons >= self.poisson_limit if self.photon_noise else np.zeros(photons.shape, bool)
+        rv = np.float32(read_variance)
+        if big.all():  # a sky-limited frame: one draw, no masking
+            d = dark.astype(np.float32)
+            draw = rng.standard_normal(photons.shape, dtype=np.float32)
+            return qe * photons + d + draw * np.sqrt(qe * qe * photons + d + rv)
         e = np.empty(photons.shape, dtype=np.float32)
         if big.any():
             lam, d = photons[big], dark[big].astype(np.float32)
             draw = rng.standard_normal(lam.size, dtype=np.float32)
-            e[big] = qe * lam + d + draw * np.sqrt(qe * qe * lam + d)
+            e[big] = qe * lam + d + draw * np.sqrt(qe * qe * lam + d + rv)
         small = ~big
-        if small.any():
-            e[small] = qe * rng.poisson(photons[small]) + rng.poisson(dark[small])
+        lam = photons[small]
+        photo = rng.poisson(lam) if self.photon_noise else lam
+        e[small] = qe * photo + rng.poisson(dark[small])
+        if read_variance:
+            e[small] += rng.standard_normal(int(small.sum()), dtype=np.float32) * np.sqrt(rv)
         return e
 
     def read(self, electrons: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Steps 4-7 of Fig. 7: read noise, banding, gain, offset, digitisation, Bayer [ADU]."""
-        ny, nx = electrons.shape[-2:]
+        return self.digitise(electrons + self.read_noise(electrons.shape, rng))
+
+    def read_noise(self, shape, rng: np.random.Generator) -> np.ndarray:
+        """Step 4 of Fig. 7: read noise plus row and column banding [e-], ``(..., y, x)``."""
         sigma = np.sqrt(self.readout_noise_variance * self.nexp)
-        e = electrons + rng.standard_normal(electrons.shape, dtype=np.float32) * np.float32(sigma)
+        e = rng.standard_normal(shape, dtype=np.float32) * np.float32(sigma)
+        return e + self._banding(shape, rng)
+
+    def _banding(self, shape, rng: np.random.Generator):
+        ny, nx = shape[-2:]
+        e = np.float32(0.0)
         if self.banding_row:
-            e += rng.normal(0.0, self.banding_row, (ny, 1)).astype(np.float32)
+            e = e + rng.normal(0.0, self.banding_row, (ny, 1)).astype(np.float32)
         if self.banding_column:
-            e += rng.normal(0.0, self.banding_column, (1, nx)).astype(np.float32)
-        adu = e * np.float32(self.sensitivity) + np.float32(self.offset * self.nexp)
+            e = e + rng.normal(0.0, self.banding_column, (1, nx)).astype(np.float32)
+        return e
+
+    def digitise(self, electrons: np.ndarray) -> np.ndarray:
+        """Steps 5-7 of Fig. 7: gain, offset, digitisation, Bayer white balance [ADU]."""
+        adu = electrons * np.float32(self.sensitivity) + np.float32(self.offset * self.nexp)
         adu = np.clip(np.floor(adu), 0.0, self.saturation)
         gain = self.bayer_gain()
         if gain is not None:
@@ -236,7 +279,7 @@ class Detector:
 
     def expose(self, photons, rng, *, exptime: float | None = None, extra_dark=None):
         """The whole chain of Fig. 7 on a noise-free image [photons] -> ADU (float32)."""
-        return self.read(self.electrons(photons, rng, exptime=exptime, extra_dark=extra_dark), rng)
+        return self.digitise(self.charge(photons, rng, exptime=exptime, extra_dark=extra_dark))
 
     def noise_sigma(self, photons_per_px: float = 0.0, exptime: float | None = None) -> float:
         """Expected noise of a flat region [ADU] (photon, dark, read), for checks."""

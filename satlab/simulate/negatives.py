@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .scenes import Stars, star_magnitudes
-from .streaks import render_streak
+from .streaks import render_segments
 
 __all__ = ["NEGATIVE_KINDS", "apply_negative"]
 
@@ -50,14 +50,13 @@ def _grid(shape):
 
 def _cosmic_rays(plan, rng, preset):
     ny, nx = plan.shape
-    hits = np.zeros(plan.shape)
-    for _ in range(rng.integers(8, 40)):
-        x, y = rng.uniform(0, nx - 1), rng.uniform(0, ny - 1)
-        length = rng.exponential(4.0)
-        a = rng.uniform(0, np.pi)
-        dx, dy = 0.5 * length * np.cos(a), 0.5 * length * np.sin(a)
-        charge = rng.lognormal(np.log(3000.0), 0.8)  # e-
-        hits += render_streak(plan.shape, x - dx, y - dy, x + dx, y + dy, flux=charge)
+    k = int(rng.integers(8, 40))
+    x, y = rng.uniform(0, nx - 1, k), rng.uniform(0, ny - 1, k)
+    length = rng.exponential(4.0, k)
+    a = rng.uniform(0, np.pi, k)
+    dx, dy = 0.5 * length * np.cos(a), 0.5 * length * np.sin(a)
+    charge = rng.lognormal(np.log(3000.0), 0.8, k)  # e-
+    hits = render_segments(plan.shape, x - dx, y - dy, x + dx, y + dy, charge)
     plan.electrons_extra = plan.electrons_extra + hits
 
 

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..frames import as_frames
 from ..lines import line_from_points
 from .presets import get_preset
-from .simulator import TRUTH_UNITS, _deposit, _footprint, _psf_for, versions
+from .simulator import TRUTH_UNITS, _footprint, _psf_for, versions
 from .streaks import streak_area, streak_mask, streak_path
 
 __all__ = ["VIDEO_COLUMNS", "simulate_video", "video_truth"]
@@ -140,10 +140,9 @@ def simulate_video(
     psf = _psf_for(p, rng)
     tel, scale = p.telescope, p.pixel_scale
     stars = p.scene.draw(rng, shape, scale)
-    points = np.zeros(shape)
-    _deposit(points, stars.x, stars.y, tel.photon_rate(stars.mag) * exptime)
     sky = float(tel.photon_rate(rng.uniform(*p.sky_mag))) * scale**2 * exptime
-    background = psf.convolve(points).clip(0) + sky
+    background = np.full(shape, sky)
+    psf.add_points(background, stars.x, stars.y, tel.photon_rate(stars.mag) * exptime)
     valid = _footprint(p, shape)
 
     k = (
