@@ -470,6 +470,16 @@ def test_determinism_by_seed():
     assert not np.array_equal(a["flux"].values, c["flux"].values, equal_nan=True)
 
 
+def test_trail_brightness_drawn_from_snr():
+    ds = simulate_frames("cheops", 24, seed=5, trail_fraction=1.0, snr_range=(2.0, 2.0))
+    t = truth_table(ds)
+    # drawn against the expected noise, measured against the fitted sigma_bg (docstring)
+    assert len(t) == 24 and np.all((t["snr_avg"] > 1.3) & (t["snr_avg"] <= 2.0))
+    assert 1.6 < t["snr_avg"].median() < 2.0
+    # the magnitude is the one that gives that S/N: fainter for slower (denser) trails
+    assert np.corrcoef(t["mag"], np.log(t["rate_arcsec_s"]))[0, 1] < -0.5
+
+
 def test_no_trails_gives_an_empty_typed_table():
     ds = simulate_frames("cheops", 2, seed=1, trail_fraction=0.0)
     assert ds["label"].values.sum() == 0 and ds.sizes["trail"] == 0
@@ -486,6 +496,8 @@ def test_no_trails_gives_an_empty_typed_table():
         ({"negative_kinds": ["ufo"]}, "negative_kinds"),
         ({"mag_range": (10, 5)}, "mag_range"),
         ({"rate_range": (0, 5)}, "rate_range"),
+        ({"snr_range": (3, 1)}, "snr_range"),
+        ({"snr_range": (0, 1)}, "snr_range"),
         ({"n": 0}, "n:"),
     ],
 )

@@ -605,7 +605,7 @@ def simulate_frames(
         range; ``mag`` in the truth is then the magnitude that gives it. (0.2, 30) matches
         the S/N distribution of seed 002's test set. The draw divides by the expected
         noise at the median background level; the realised ``snr_avg`` in the truth uses
-        the fitted sigma_bg: about 10 % lower on CHEOPS frames (star wings, smear), much
+        the fitted sigma_bg: typically 10 % (at most ~30 %) lower on CHEOPS frames, much
         lower on Bayer mosaics, whose colour gains widen the fitted background.
     rate_range : (slow, fast), optional
         Angular rate of the objects [arcsec/s], log-uniform; default the preset's.
