@@ -776,7 +776,7 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
     chi-square test at 95 %), the ratio's robust width scales the errors. A line counts
     when a third of it is usable: each ratio is normalised by its own error, and in a
     crowded field, where the correction matters most, the star mask leaves little more
-    of any line.
+    of any line. The trail's own light is masked like a star's.
     """
     a, b = tuple(ends[0]), tuple(ends[1])
     cut = _cutout(img, good, a, b, psf, smear, margin=math.ceil(5.0 * psf.fwhm + 2.0))
@@ -805,6 +805,10 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
     )
     use &= ~_star_mask(cut, np.maximum(resid - back, height), found, std=std, fwhm=psf.fwhm)
     own = unit[use].sum()
+    # the lines measure the sky: the trail's own light is masked like a star's, out to
+    # where it falls below a tenth of the noise (a bright trail's model mismatch would
+    # otherwise pass for sky structure)
+    use &= ~(lam * unit > 0.1 * std)
     w = 1.0 / noise[use]
     basis = cut.basis[:, use].T
     width = max(scale * psf.fwhm, 3.0)
