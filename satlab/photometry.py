@@ -17,16 +17,11 @@ its optical transfer function (OTF) and the pixel as ``sinc(fx) sinc(fy)``. That
 model exact for any PSF shape (Gaussian, Moffat or an image such as the CHEOPS donut) and
 smooth in every parameter, which a rasterised segment is not; a small oversampling removes
 the aliasing of narrow PSFs. Free parameters: ``rho, theta, t0, t1``, a PSF width scale,
-``lam`` and the background terms; a trail below ``geometry_snr`` keeps the given line and
-the nominal width (forced photometry), since a free line would follow the noise and the
-star wings nearby. The pixel noise comes from neighbour differences, which smooth
-structure does not inflate. Stars are found per pixel and, in the residual of a robust
-first fit, with a PSF-matched filter (a donut spreads a star far below any per-pixel
-threshold), and masked out to where their PSF wings fall below a tenth of the noise;
-outliers are clipped. Errors come from the covariance of the weighted least-squares fit,
-scaled by the reduced chi-square and by the scatter of the flux fitted along empty
-parallel lines when those exceed one (unresolved stars and sky structure are correlated
-along a trail; white noise alone underestimates them).
+``lam`` and the background terms. Stars are masked out to where their PSF wings fall
+below a tenth of the noise, outliers clipped after a robust first fit. Errors come from
+the covariance of the weighted least-squares fit, scaled by the reduced chi-square and by
+the scatter of the flux fitted along empty parallel lines when those exceed one (sky
+structure is correlated along a trail; white noise alone underestimates it).
 
 A trail whose end leaves the footprint (image edge or the CHEOPS circular crop) has that
 end fixed beyond the edge: only its visible part is measured, and ``flux`` is the flux of
@@ -437,17 +432,11 @@ class _LineModel:
         return self._crop(spectra)
 
     @cached_property
-    def kernel(self) -> np.ndarray:
-        """The unit-flux PSF centred on a pixel, as the model integrates it (odd square)."""
-        half = math.ceil(_support_radius(self.psf)) + 2
-        model = _LineModel((2 * half + 1, 2 * half + 1), self.psf, pad=half, oversample=self.os)
-        return model.point(half, half)
-
-    @cached_property
     def envelope(self) -> np.ndarray:
         """Largest PSF value at or beyond each integer radius [px], relative to the peak."""
-        img = self.kernel
-        half = img.shape[0] // 2
+        half = math.ceil(_support_radius(self.psf)) + 2
+        model = _LineModel((2 * half + 1, 2 * half + 1), self.psf, pad=half, oversample=self.os)
+        img = model.point(half, half)
         yy, xx = np.indices(img.shape)
         r = np.hypot(xx - half, yy - half).astype(int).ravel()
         prof = np.zeros(r.max() + 1)
@@ -551,21 +540,6 @@ def _sigma_clipped(values: np.ndarray) -> tuple[float, float]:
     return float(median), float(std)
 
 
-def _white_noise(data: np.ndarray, ok: np.ndarray) -> float:
-    """Pixel noise [ADU] from neighbour differences: 1.4826 MAD / sqrt(2) over pairs of
-    usable pixels. Smooth structure (star wings, gradients, the smear) cancels in a
-    difference, so unlike the scatter of the pixels themselves it does not inflate the
-    noise, hide itself in a low chi-square and weaken the star mask."""
-    diffs = [
-        (data[:, 1:] - data[:, :-1])[ok[:, 1:] & ok[:, :-1]],
-        (data[1:] - data[:-1])[ok[1:] & ok[:-1]],
-    ]
-    d = np.concatenate(diffs)
-    if d.size < 10:
-        return math.nan
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
-
-
 def _distance_to_segment(xx, yy, a, b) -> np.ndarray:
     ax, ay = a
     dx, dy = b[0] - ax, b[1] - ay
@@ -612,16 +586,16 @@ def _cutout(image, good, a, b, psf: PSF, smear=None, margin: int | None = None) 
 
 def _sky_and_stars(cut: _Cutout, unit: np.ndarray, *, fwhm, clip_sigma, gain):
     """Background level and noise [ADU] from pixels away from the trail, and the pixels
-    to use: stars (compact sources above ``clip_sigma``) masked out to where their wings
-    fall below a tenth of the noise, on the trail too. Returns ``(bkg, std, use)`` or the
-    reason there is none."""
+    to use: stars (compact sources above ``clip_sigma``) masked with half a PSF margin,
+    on the trail too. Returns ``(bkg, std, use)`` or the reason there is none."""
+    from scipy import ndimage
+
     use = cut.good.copy()
     away = use & (cut.dist > 2.0 * fwhm + 2.0)
-    sky = away if away.sum() >= 20 else use
-    if sky.sum() < 10:
+    sky = cut.data[away] if away.sum() >= 20 else cut.data[use]
+    if sky.size < 10:
         return "fewer than 10 usable pixels around the trail"
-    bkg, _ = _sigma_clipped(cut.data[sky])
-    std = _white_noise(cut.data, sky)
+    bkg, std = _sigma_clipped(sky)
     if not std > 0:
         return "no noise in the background: constant or empty cutout"
     bright = away & (cut.data > bkg + clip_sigma * std)
@@ -636,62 +610,23 @@ def _sky_and_stars(cut: _Cutout, unit: np.ndarray, *, fwhm, clip_sigma, gain):
         bright |= use & (excess > clip_sigma * floor)
     else:
         excess = cut.data - bkg
-    use &= ~_star_mask(cut, excess, bright, std=std, fwhm=fwhm)
-    # the noise again without the stars: in a crowded field their edges and shot noise
-    # are much of the sky, and would inflate it
-    if (sky & use).sum() >= 20:
-        std = _white_noise(cut.data, sky & use)
-    return bkg, std, use
-
-
-def _star_mask(cut: _Cutout, excess, bright, *, std, fwhm) -> np.ndarray:
-    """Pixels around stars: each group of ``bright`` pixels masked out to where its
-    PSF wings (from its peak ``excess``) fall below a tenth of the noise ``std``, plus
-    half a FWHM around the group. A bright star's wings outshine a faint trail far beyond
-    its 5-sigma core."""
-    from scipy import ndimage
-
+    # each star is masked out to where its PSF wings fall below a tenth of the noise: a
+    # bright star's wings outshine a faint trail far beyond its 5-sigma core
     labels, n = ndimage.label(bright)
-    if not n:
-        return np.zeros(cut.data.shape, bool)
-    yy, xx = np.indices(cut.data.shape)
-    index = range(1, n + 1)
-    peaks = ndimage.maximum_position(np.where(bright, excess, -np.inf), labels, index)
-    heights = ndimage.maximum(excess, labels, index)
-    radius = np.interp(
-        np.log(np.maximum(np.asarray(heights) / (0.1 * std), 1.0)),
-        np.log(1.0 / np.maximum(cut.model.envelope, 1e-300)),
-        np.arange(cut.model.envelope.size, dtype=float),
-    )
-    near = np.zeros(cut.data.shape, bool)
-    for (py, px), r in zip(peaks, radius, strict=True):
-        near |= (yy - py) ** 2 + (xx - px) ** 2 <= (r + 1.0) ** 2
-    return near | ndimage.binary_dilation(bright, iterations=max(1, round(fwhm / 2.0)))
-
-
-def _point_sources(cut: _Cutout, resid, noise, use, *, clip_sigma, coherent=None):
-    """Pixels where a point source stands above ``clip_sigma`` in a PSF-matched filter of
-    the residual ``resid`` over the ``use`` pixels, and the filter's peak-pixel height.
-
-    A donut spreads a star over hundreds of pixels: one far below a per-pixel threshold
-    still outshines a faint trail. The filter fits a point source's flux at every pixel
-    (white ``noise`` per pixel); ``coherent`` [ADU/px] is an error that adds linearly
-    over the filter (a trail model's mismatch).
-    """
-    from scipy.signal import fftconvolve
-
-    kern = cut.model.kernel[::-1, ::-1]
-    k2 = kern**2
-    norm = fftconvolve(use.astype(float), k2, mode="same")
-    ok = norm > 0.3 * k2.sum()  # at least a third of a star's information usable
-    flux = fftconvolve(np.where(use, resid, 0.0), kern, mode="same")
-    var = fftconvolve(np.where(use, noise**2, 0.0), k2, mode="same")
-    if coherent is not None:
-        var = var + fftconvolve(np.where(use, coherent, 0.0), kern, mode="same") ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        height = np.where(ok, flux / norm, 0.0) * kern.max()
-        found = ok & use & (flux > clip_sigma * np.sqrt(np.clip(var, 0.0, None)))
-    return found, height
+    if n:
+        yy, xx = np.indices(cut.data.shape)
+        peaks = ndimage.maximum_position(np.where(bright, excess, -np.inf), labels, range(1, n + 1))
+        heights = ndimage.maximum(excess, labels, range(1, n + 1))
+        radius = np.interp(
+            np.log(np.maximum(np.asarray(heights) / (0.1 * std), 1.0)),
+            np.log(1.0 / np.maximum(cut.model.envelope, 1e-300)),
+            np.arange(cut.model.envelope.size, dtype=float),
+        )
+        near = np.zeros(cut.data.shape, bool)
+        for (py, px), r in zip(peaks, radius, strict=True):
+            near |= (yy - py) ** 2 + (xx - px) ** 2 <= (r + 1.0) ** 2
+        use &= ~(near | ndimage.binary_dilation(bright, iterations=max(1, round(fwhm / 2.0))))
+    return bkg, std, use
 
 
 # --- fitting one trail ----------------------------------------------------------------
@@ -771,15 +706,12 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
 
     The covariance of the fit knows white noise only; star wings, smear and sky structure
     are correlated over a trail's length. On a cutout wide enough for them, the flux
-    density fitted along parallel lines 1.5-4.5 widths away (fitted trail subtracted, same
+    density fitted along parallel lines 1.5-3.5 widths away (fitted trail subtracted, same
     background terms) should scatter like its own statistical error. When they do not (a
-    chi-square test at 95 %), the ratio's robust width scales the errors. A line counts
-    when a third of it is usable: each ratio is normalised by its own error, and in a
-    crowded field, where the correction matters most, the star mask leaves little more
-    of any line. The trail's own light is masked like a star's.
+    chi-square test at 99 %), the ratio's robust width scales the errors.
     """
     a, b = tuple(ends[0]), tuple(ends[1])
-    cut = _cutout(img, good, a, b, psf, smear, margin=math.ceil(5.0 * psf.fwhm + 2.0))
+    cut = _cutout(img, good, a, b, psf, smear, margin=math.ceil(4.0 * psf.fwhm + 2.0))
     model = cut.model
     th, scale, lam = p[1], p[4], p[5]
     ca = (a[0] - cut.x0 - model.centre[0], a[1] - cut.y0 - model.centre[1])
@@ -795,27 +727,14 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
         return 1.0
     _, std, use = sky
     resid = cut.data - lam * unit
-    noise = _noise(cut, lam * unit, std, gain)
-    # the stars the fit masks with the matched filter, masked here too
-    back = np.tensordot(
-        np.linalg.lstsq(cut.basis[:, use].T, resid[use], rcond=None)[0], cut.basis, axes=1
-    )
-    found, height = _point_sources(
-        cut, resid - back, noise, use, clip_sigma=clip_sigma, coherent=0.05 * lam * unit
-    )
-    use &= ~_star_mask(cut, np.maximum(resid - back, height), found, std=std, fwhm=psf.fwhm)
-    own = unit[use].sum()
-    # the lines measure the sky: the trail's own light is masked like a star's, out to
-    # where it falls below a tenth of the noise (a bright trail's model mismatch would
-    # otherwise pass for sky structure)
-    use &= ~(lam * unit > 0.1 * std)
-    w = 1.0 / noise[use]
+    w = 1.0 / _noise(cut, lam * unit, std, gain)[use]
     basis = cut.basis[:, use].T
+    own = unit[use].sum()
     width = max(scale * psf.fwhm, 3.0)
     ratios = []
-    for k in (-4.5, -3.5, -2.5, -1.5, 1.5, 2.5, 3.5, 4.5):
+    for k in (-3.5, -2.5, -1.5, 1.5, 2.5, 3.5):
         null = model.unit(rho + k * width, th, t0, t1, scale)
-        if not null[use].sum() >= own / 3.0 > 0:
+        if not null[use].sum() >= 0.7 * own > 0:
             continue  # that line leaves the usable part of the cutout
         design = np.column_stack([null[use], basis]) * w[:, None]
         coef, *_ = np.linalg.lstsq(design, resid[use] * w, rcond=None)
@@ -829,68 +748,11 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
     from scipy.stats import chi2
 
     r = np.asarray(ratios)
-    if float(r @ r) <= chi2.ppf(0.95, r.size):
+    if float(r @ r) <= chi2.ppf(0.99, r.size):
         return 1.0  # consistent with white noise: the covariance stands
     # median |ratio| / 0.674 is the sigma of a normal sample: one line across a star
     # does not blow the errors up the way an RMS would
     return max(1.0, float(np.median(np.abs(r))) / 0.6745)
-
-
-def _fit_with_clipping(cut: _Cutout, p0, free, use, *, std, gain, clip_sigma):
-    """Robust fit, outliers clipped, final fit: ``(p, cov, chi2_red, n_pix)``.
-
-    The covariance is scaled by the reduced chi-square when that exceeds one.
-    """
-    from scipy import ndimage
-
-    m = cut.model
-    sigma = _noise(cut, p0[5] * m.unit(*p0[:5]), std, gain)
-    p, res = _solve(cut, p0, free, sigma, use, robust=True)
-    trail = p[5] * m.unit(*p[:5])
-    back = np.tensordot(p[6:], cut.basis, axes=1)
-    sigma = _noise(cut, trail, std, gain)
-    # clip against noise plus a 5 % model floor: a bright trail is never quite the model
-    resid = cut.data - trail - back
-    mismatch = 0.05 * np.abs(trail)
-    outlier = use & (np.abs(resid) > clip_sigma * np.hypot(sigma, mismatch))
-    # stars left in the residual of the robust fit, found with the PSF-matched filter
-    # now that the trail is subtracted, are masked like the bright ones
-    found, height = _point_sources(cut, resid, sigma, use, clip_sigma=clip_sigma, coherent=mismatch)
-    stars = _star_mask(cut, np.maximum(resid, height), found, std=std, fwhm=m.psf.fwhm)
-    use &= ~(ndimage.binary_dilation(outlier, iterations=1) | stars)
-    p, res = _solve(cut, p, free, sigma, use, robust=False)
-    n_pix = int(use.sum())
-    dof = max(n_pix - int(free.sum()), 1)
-    chi2_red = float(2.0 * res.cost / dof)
-    cov = np.full((p.size, p.size), np.nan)
-    try:
-        cov[np.ix_(free, free)] = np.linalg.inv(res.jac.T @ res.jac) * max(1.0, chi2_red)
-    except np.linalg.LinAlgError:
-        pass
-    return p, cov, chi2_red, n_pix
-
-
-def _visible_ends(m: _LineModel, cut: _Cutout, p, a, b, open_end, footprint):
-    """Fitted end points in frame coordinates, open ends stopped at the footprint edge,
-    and the visible length [px]."""
-    r, th, t0, t1 = p[:4]
-    (ex0, ey0), (ex1, ey1) = m.endpoints(r, th, t0, t1)
-    ends = [[ex0 + cut.x0, ey0 + cut.y0], [ex1 + cut.x0, ey1 + cut.y0]]
-    dux, duy = -math.sin(th), math.cos(th)
-    if any(open_end):
-        # start from the fitted line's point nearest the initial midpoint
-        mx, my = (a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0
-        (lx, ly), _ = m.endpoints(r, th, 0.0, 1.0)
-        lx, ly = lx + cut.x0, ly + cut.y0
-        tm = (mx - lx) * dux + (my - ly) * duy
-        sx, sy = lx + tm * dux, ly + tm * duy
-        if open_end[0]:
-            back_t = _march(footprint, sx, sy, -dux, -duy)
-            ends[0] = [sx - back_t * dux, sy - back_t * duy]
-        if open_end[1]:
-            fwd_t = _march(footprint, sx, sy, dux, duy)
-            ends[1] = [sx + fwd_t * dux, sy + fwd_t * duy]
-    return ends, math.hypot(ends[1][0] - ends[0][0], ends[1][1] - ends[0][1])
 
 
 def fit_trail(
@@ -907,7 +769,6 @@ def fit_trail(
     clip_sigma: float = 5.0,
     edge_px: float | None = None,
     smear=None,
-    geometry_snr: float = 10.0,
 ) -> dict:
     """Fit the line-spread model to one trail in one image.
 
@@ -935,30 +796,22 @@ def fit_trail(
     smear : array (x,), optional
         Readout-smear template, one value per image column (see :func:`smear_template`);
         its amplitude joins the background terms of the fit.
-    geometry_snr : float
-        S/N of the fitted flux (errors with the null lines' scaling) under which the
-        geometry and width are held at their given values (forced photometry): a free
-        line is then good to no better than a tenth of the width, hardly better than a
-        detector's, and follows the noise and star wings nearby, biasing the flux up
-        beyond its error. A free fit is tried when the flux on the given line reaches
-        half this S/N (a given line or width that is off lowers it).
 
     Returns
     -------
     dict
         Refined geometry (``x0 .. y1, rho, theta`` in the :mod:`satlab.lines` convention,
         ``length_px`` of the visible part, ``width_px``) with ``rho_err, theta_err,
-        width_px_err`` (NaN when held at ``geometry_snr``); ``flux_per_px`` and ``flux``
-        [ADU] of the visible part with errors; ``bkg`` [ADU/px], ``chi2_red``, ``n_pix``,
-        ``border`` and ``reason`` ("" if fine).
+        width_px_err``; ``flux_per_px`` and ``flux`` [ADU] of the visible part with errors;
+        ``bkg`` [ADU/px], ``chi2_red``, ``n_pix``, ``border`` and ``reason`` ("" if fine).
     """
+    from scipy import ndimage
+
     from .lines import line_from_points
 
     img = np.asarray(image, dtype=float)
     if img.ndim != 2:
         raise InputError(f"image: expected a (y, x) array, got shape {img.shape}")
-    if not geometry_snr >= 0:
-        raise InputError(f"geometry_snr: expected a number >= 0, got {geometry_snr!r}")
     good = np.isfinite(img) if good is None else np.asarray(good, bool) & np.isfinite(img)
     footprint = np.ones(img.shape, bool) if footprint is None else np.asarray(footprint, bool)
     a, b = (float(x0), float(y0)), (float(x1), float(y1))
@@ -997,31 +850,50 @@ def fit_trail(
     lin = np.linalg.lstsq(cols, cut.data[use], rcond=None)[0]
     p0 = np.array([rho_c, theta, t0, t1, 1.0, *lin])
 
-    # a faint trail does not constrain its line: a free geometry wanders to the brightest
-    # noise or star wing nearby and biases the flux up beyond its error. So the trail is
-    # measured on the given line with the nominal PSF width first, and the free fit is
-    # tried when that reaches half of geometry_snr and kept when it reaches geometry_snr
-    held = free.copy()
-    held[:5] = False
-    wide = dict(good=good & footprint, smear=smear, gain=gain, clip_sigma=clip_sigma)
+    sigma = _noise(cut, lin[0] * unit, std, gain)
+    p, res = _solve(cut, p0, free, sigma, use, robust=True)
+    trail = p[5] * m.unit(*p[:5])
+    back = np.tensordot(p[6:], cut.basis, axes=1)
+    sigma = _noise(cut, trail, std, gain)
+    # clip against noise plus a 5 % model floor: a bright trail is never quite the model
+    floor = np.hypot(sigma, 0.05 * np.abs(trail))
+    outlier = use & (np.abs(cut.data - trail - back) > clip_sigma * floor)
+    use &= ~ndimage.binary_dilation(outlier, iterations=1)
+    p, res = _solve(cut, p, free, sigma, use, robust=False)
 
-    def measure(which):
-        q, cov, chi2, n = _fit_with_clipping(
-            cut, p0, which, use.copy(), std=std, gain=gain, clip_sigma=clip_sigma
-        )
-        ends, length = _visible_ends(m, cut, q, a, b, open_end, footprint)
-        if length > 0:
-            cov *= _null_lines(img, ends, q, open_end, psf, **wide) ** 2
-        snr = q[5] / math.sqrt(cov[5, 5]) if cov[5, 5] > 0 else 0.0
-        return snr, (which, q, cov, chi2, n, ends, length)
+    n_pix = int(use.sum())
+    dof = max(n_pix - int(free.sum()), 1)
+    chi2_red = float(2.0 * res.cost / dof)
+    jac = res.jac
+    cov = np.full((p.size, p.size), np.nan)
+    try:
+        cf = np.linalg.inv(jac.T @ jac) * max(1.0, chi2_red)
+        cov[np.ix_(free, free)] = cf
+    except np.linalg.LinAlgError:
+        pass
+    r, th, t0, t1, s, lam = p[:6]
 
-    snr, result = measure(held)
-    if snr >= geometry_snr / 2.0 and free[:5].any():
-        snr_free, result_free = measure(free)
-        if snr_free >= geometry_snr:
-            result = result_free
-    free, p, cov, chi2_red, n_pix, ends, length = result
-    th, s, lam = p[1], p[4], p[5]
+    # geometry in frame coordinates; open ends stop at the footprint edge
+    (ex0, ey0), (ex1, ey1) = m.endpoints(r, th, t0, t1)
+    ends = [[ex0 + cut.x0, ey0 + cut.y0], [ex1 + cut.x0, ey1 + cut.y0]]
+    dux, duy = -math.sin(th), math.cos(th)
+    if any(open_end):
+        # start from the fitted line's point nearest the initial midpoint
+        mx, my = (a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0
+        (lx, ly), _ = m.endpoints(r, th, 0.0, 1.0)
+        lx, ly = lx + cut.x0, ly + cut.y0
+        tm = (mx - lx) * dux + (my - ly) * duy
+        sx, sy = lx + tm * dux, ly + tm * duy
+        if open_end[0]:
+            back_t = _march(footprint, sx, sy, -dux, -duy)
+            ends[0] = [sx - back_t * dux, sy - back_t * duy]
+        if open_end[1]:
+            fwd_t = _march(footprint, sx, sy, dux, duy)
+            ends[1] = [sx + fwd_t * dux, sy + fwd_t * duy]
+    length = math.hypot(ends[1][0] - ends[0][0], ends[1][1] - ends[0][1])
+    if length > 0:
+        wide = dict(good=good & footprint, smear=smear, gain=gain, clip_sigma=clip_sigma)
+        cov *= _null_lines(img, ends, p, open_end, psf, **wide) ** 2
     grad = np.zeros(p.size)
     grad[2] = -lam if free[2] else 0.0
     grad[3] = lam if free[3] else 0.0
