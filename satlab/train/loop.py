@@ -67,10 +67,7 @@ def fit(
     patience : int
         Stop after this many epochs without a lower validation loss (seed 001: 4).
     lr : float
-        Initial Adam learning rate (seeds 001 and 002: 1e-3), halved after two epochs
-        without a lower validation loss: networks trained from scratch (seed 001 started
-        from ImageNet weights, which satlab cannot ship) otherwise swing between epochs
-        and patience stops them while still learning.
+        Adam learning rate (seeds 001 and 002: 1e-3).
     l2 : float
         Keras-style L2 factor of the layers a network lists in ``l2_parameters()``.
     batch_size : int
@@ -84,7 +81,7 @@ def fit(
     Returns
     -------
     dict
-        ``history`` (per epoch: ``epoch, train_loss, val_loss, val_accuracy, lr, seconds``),
+        ``history`` (per epoch: ``epoch, train_loss, val_loss, val_accuracy, seconds``),
         ``best_epoch``, ``stopped`` (``"patience"``, ``"epochs"`` or ``"time"``).
     """
     torch.manual_seed(seed)
@@ -94,7 +91,6 @@ def fit(
     loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler)
     loss_fn = nn.BCEWithLogitsLoss()
     opt = torch.optim.Adam(_param_groups(net, l2), lr=lr)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
     vx, vy = val
     best, best_state, best_epoch, waited = np.inf, None, 0, 0
     history, stopped, start = [], "epochs", time.perf_counter()
@@ -120,11 +116,9 @@ def fit(
                 "train_loss": total / count,
                 "val_loss": val_loss,
                 "val_accuracy": val_acc,
-                "lr": opt.param_groups[0]["lr"],
                 "seconds": time.perf_counter() - t0,
             }
         )
-        plateau.step(val_loss)
         log(
             f"epoch {epoch:3d}  train {total / count:.4f}  val {val_loss:.4f}  "
             f"acc {val_acc:.4f}  {history[-1]['seconds']:.0f} s"
