@@ -26,6 +26,8 @@ def _execute(name, tmp_path, **parameters):
         parameters=parameters,
         cwd=str(tmp_path),
         progress_bar=False,
+        # a kernel that stops answering fails its test instead of stalling the suite
+        execution_timeout=900,
     )
     return nbformat.read(out, as_version=4)
 
