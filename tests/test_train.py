@@ -189,3 +189,24 @@ def test_train_takes_reviewed_negatives(tmp_path, monkeypatch):
     )  # fmt: skip
     assert card["training_data"]["reviewed_negatives"]["frames"] == 3
     assert card["training_data"]["reviewed_negatives"]["list"].endswith("h.csv")
+
+
+def test_batchnorm_statistics_come_from_the_calibration_inputs(rng):
+    x, y = _toy(96, rng)
+    augmented = torch.utils.data.TensorDataset(0.5 * x + 3.0, y)  # what training sees
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 1, bias=False),
+        torch.nn.BatchNorm2d(2),
+        torch.nn.Flatten(),
+        torch.nn.LazyLinear(1),
+        torch.nn.Flatten(0),
+    )
+    fit(net, augmented, (x, y), seed=0, epochs=2, batch_size=96, calibrate=x, log=lambda s: None)
+    bn = net[1]
+    with torch.no_grad():
+        feat = net[0](x)
+    np.testing.assert_allclose(bn.running_mean, feat.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        bn.running_var, feat.var(dim=(0, 2, 3), unbiased=True), rtol=1e-3, atol=1e-6
+    )
+    assert bn.momentum == 0.1  # restored for further training

@@ -31,7 +31,7 @@ __all__ = ["RECIPES", "train_model"]
 RECIPES = {
     "trail-mobilenetv2": {"frames": 5000, "pool": 2000, "epochs": 30, "batch_size": 32,
                           "samples_per_epoch": 2000, "mining_rounds": 1,
-                          "snr_range": (0.15, 40.0)},
+                          "snr_range": (0.15, 40.0), "calibrate_batchnorm": 1000},
     "trail-cnn": {"frames": 5000, "pool": 2000, "epochs": 20, "batch_size": 64,
                   "samples_per_epoch": 4000, "mining_rounds": 1, "snr_range": None},
     "trail-unet": {"frames": 5000, "pool": 0, "epochs": 30, "batch_size": 16,
@@ -252,7 +252,17 @@ def train_model(
             None if spec.task == "segment" else train_label,
             transform=aug,
         )
-        return fit(net, tset, val, seed=round_seed, epochs=recipe["epochs"], **fit_opts)
+        # batch-norm statistics from un-augmented inputs (recipes that ask for it)
+        calibrate = train_x[: recipe.get("calibrate_batchnorm", 0)]
+        return fit(
+            net,
+            tset,
+            val,
+            seed=round_seed,
+            epochs=recipe["epochs"],
+            calibrate=calibrate if len(calibrate) else None,
+            **fit_opts,
+        )
 
     def best_loss(entry):
         return min(h["val_loss"] for h in entry["history"])

@@ -48,6 +48,7 @@ def fit(
     batch_size: int = 32,
     samples_per_epoch: int | None = None,
     max_seconds: float | None = None,
+    calibrate: torch.Tensor | None = None,
     log=print,
 ) -> dict:
     """Train ``net`` in place and leave it at its best validation epoch.
@@ -77,6 +78,11 @@ def fit(
         of them: more frequent validation and early-stopping checks on a large set.
     max_seconds : float, optional
         Wall-time budget; the epoch running when it is exceeded is the last.
+    calibrate : torch.Tensor, optional
+        Un-augmented training inputs: after each epoch the batch-norm statistics are
+        recomputed on them (exact averages, no momentum). The running averages otherwise
+        describe augmented inputs, which interpolation smooths, and the network is
+        validated and shipped with statistics of images it never sees.
 
     Returns
     -------
@@ -106,6 +112,8 @@ def fit(
             opt.step()
             total += loss.item() * len(xb)
             count += len(xb)
+        if calibrate is not None:
+            _recalibrate_batchnorm(net, calibrate, batch_size)
         logits = predict_logits(net, vx)
         target = vy.reshape(logits.shape)
         val_loss = float(loss_fn(logits, target))
@@ -137,3 +145,19 @@ def fit(
     net.load_state_dict(best_state)
     net.eval()
     return {"history": history, "best_epoch": best_epoch, "stopped": stopped}
+
+
+def _recalibrate_batchnorm(net: nn.Module, x: torch.Tensor, batch_size: int) -> None:
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over all the batches below
+    net.train()
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            net(x[i : i + batch_size])
+    for m, momentum in zip(norms, saved, strict=True):
+        m.momentum = momentum
