@@ -450,6 +450,13 @@ def _make_frame(
             scene_photons += det.smear(scene_photons)
             scene_photons += _offfield_smear(plan, det, tel, shape, exptime)
     signals, rows, masks = [], [], []
+    if opts.snr_range is not None and trails:
+        # the noise a drawn snr_avg refers to (seed 002 §3.1): the real background's, or
+        # the expected noise at the typical simulated background (sky, smear, star wings)
+        if composite:
+            noise = gaussian_sigma(background[valid])
+        else:
+            noise = det.noise_sigma(float(np.median(scene_photons[valid][::9])), exptime)
     for tr in trails:
         photons, path = _trail_photons(preset, tr, rng, shape, exptime, plan.psf.size)
         signal = plan.psf.convolve(photons)
@@ -460,13 +467,9 @@ def _make_frame(
             # seed 002: the mask is the unitary streak convolved with a disk of the PSF FWHM
             masks.append(streak_mask(shape, path, plan.psf.fwhm_px) & valid)
         if opts.snr_range is not None and masks[-1].any():
-            # brightness from a drawn snr_avg (seed 002 §3.1) over the expected sky noise
+            # brightness from a drawn snr_avg over that noise
             target = float(np.exp(rng.uniform(*np.log(opts.snr_range))))
             mean_adu = float(signal[masks[-1]].mean()) * gain
-            if composite:
-                noise = gaussian_sigma(background[valid])
-            else:  # at the typical background level (sky, smear, star wings)
-                noise = det.noise_sigma(float(np.median(scene_photons[valid][::9])), exptime)
             scale = target * noise / max(mean_adu, 1e-30)
             signal *= np.float32(scale)
             tr["mag"] -= 2.5 * np.log10(scale)
@@ -481,48 +484,46 @@ def _make_frame(
             else 0.0
         )
         image = background + e_tr * det.sensitivity
-        bg_image, quiet = background, valid  # the real background before injection
     else:
         # one draw of photon, dark and read noise for the scene and its trails together
         photons = scene_photons if trail_photons is None else scene_photons + trail_photons
         e = det.charge(photons, rng, exptime=exptime, extra_dark=plan.extra_dark)
-        image = bg_image = det.digitise(e + plan.electrons_extra)
-        # seed 002 fits sigma_bg to the background without the trails: here the pixels
-        # where trail light stays below 1 % of the photon noise (all, if too few are left)
-        quiet = valid
-        if trail_photons is not None and with_truth:
-            quiet = valid & (trail_photons < 0.01 * np.sqrt(scene_photons))
-            quiet = quiet if quiet.sum() >= 1000 else valid
-    measured = trails if with_truth else []
-    sigma_bg = gaussian_sigma(bg_image[quiet]) if measured else np.nan
-    mosaic = det.bayer_gain()
-    for tr, sig, mask in zip(
-        measured, signals[: len(measured)], masks[: len(measured)], strict=True
-    ):
-        adu = sig * gain
-        if mosaic is not None:
-            adu = adu * mosaic  # the white balance of each pixel's colour
-        inside = adu[mask].astype(np.float64)
-        (x0, y0), (x1, y1) = tr["visible"]
-        rows.append(
-            {
-                "x0": x0,
-                "y0": y0,
-                "x1": x1,
-                "y1": y1,
-                "width_px": plan.psf.fwhm_px,
-                "length_px": float(np.hypot(x1 - x0, y1 - y0)),
-                "flux": float(adu[valid].sum(dtype=np.float64)),
-                "mag": tr["mag"],
-                "snr_avg": float(inside.mean() / sigma_bg) if inside.size else 0.0,
-                "snr_tot": float(inside.sum() / sigma_bg),
-                "rate_arcsec_s": tr["rate"],
-                "duration_s": tr["duration"],
-            }
-        )
-    if not with_truth:  # the geometry alone
+        image = det.digitise(e + plan.electrons_extra)
+    if not with_truth:  # the trails' geometry alone
         keys = ("x0", "y0", "x1", "y1")
         rows = [dict(zip(keys, np.ravel(tr["visible"]), strict=True)) for tr in trails]
+    elif trails:
+        # seed 002 fits sigma_bg to the background without the trails: a composite's real
+        # background, else the pixels where trail light stays below 1 % of the photon
+        # noise (all, if too few are left)
+        if composite:
+            sigma_bg = gaussian_sigma(background[valid])
+        else:
+            quiet = valid & (trail_photons < 0.01 * np.sqrt(scene_photons))
+            sigma_bg = gaussian_sigma(image[quiet if quiet.sum() >= 1000 else valid])
+        mosaic = det.bayer_gain()
+        for tr, sig, mask in zip(trails, signals, masks, strict=True):
+            adu = sig * gain
+            if mosaic is not None:
+                adu = adu * mosaic  # the white balance of each pixel's colour
+            inside = adu[mask].astype(np.float64)
+            (x0, y0), (x1, y1) = tr["visible"]
+            rows.append(
+                {
+                    "x0": x0,
+                    "y0": y0,
+                    "x1": x1,
+                    "y1": y1,
+                    "width_px": plan.psf.fwhm_px,
+                    "length_px": float(np.hypot(x1 - x0, y1 - y0)),
+                    "flux": float(adu[valid].sum(dtype=np.float64)),
+                    "mag": tr["mag"],
+                    "snr_avg": float(inside.mean() / sigma_bg) if inside.size else 0.0,
+                    "snr_tot": float(inside.sum() / sigma_bg),
+                    "rate_arcsec_s": tr["rate"],
+                    "duration_s": tr["duration"],
+                }
+            )
     image = np.asarray(image, dtype=np.float32)
     image[~valid] = np.nan
     mask = np.logical_or.reduce(masks) if masks and with_mask else np.zeros(shape, bool)

@@ -229,19 +229,19 @@ def streak_area(
     path = np.asarray(path, dtype=float)
     if path.ndim != 2 or path.shape[1] != 2 or len(path) < 2:
         raise InputError(f"path: expected (m >= 2, 2) vertices (x, y), got {path.shape}")
-    p0, u, nrm, s0, s1, half = _pieces(path, width)
-    w = np.ones(len(u)) if weights is None else np.asarray(weights, dtype=float)
-    if w.shape != (len(u),):
-        raise InputError(f"weights: expected {len(u)} values (one per piece), got {w.shape}")
+    n_pieces = len(path) - 1
+    w = np.ones(n_pieces) if weights is None else np.asarray(weights, dtype=float)
+    if w.shape != (n_pieces,):
+        raise InputError(f"weights: expected {n_pieces} values (one per piece), got {w.shape}")
     if _is_straight(path):
         return _rectangle_area(
             shape, path[0], path[-1], width / 2.0, None if weights is None else w
         )
-    return _pieces_area(shape, p0, u, nrm, s0, s1, half, w)
+    return _pieces_area(shape, *_pieces(path, width), w)
 
 
 def _pieces_area(shape, p0, u, nrm, s0, s1, half, w):
-    """Exact areas of a path of rectangular pieces (a wavy streak), polygon clipping."""
+    """Exact areas of rectangular pieces (a wavy streak, or many segments) and their total."""
     ny, nx = shape
     total = float(np.sum(w * (s1 - s0) * 2 * half))
     image = np.zeros(shape)

@@ -213,7 +213,7 @@ def train_model(
         preset=preset,
         workers=workers,
         cache=cache,
-        **({} if recipe["snr_range"] is None else {"snr_range": list(recipe["snr_range"])}),
+        snr_range=None if recipe["snr_range"] is None else list(recipe["snr_range"]),
     )
     log(f"{spec.name}: {data.n} simulated frames ({time.perf_counter() - start:.0f} s)")
     tr, va, te = split_indices(data.n, seed=seed)
