@@ -46,7 +46,9 @@ def summarise(truth: pd.DataFrame, phot: pd.DataFrame) -> dict:
     S/N of about 0.5. The second binning uses the photometric S/N of the measurement
     the truth predicts: the truth flux over the fit's error.
     """
-    dm = phot["mag"].to_numpy() - truth["mag"].to_numpy()
+    # the reference is the magnitude over the visible part of the trail: a tumbling
+    # object's mean over the whole exposure is not in the frame to be measured
+    dm = phot["mag"].to_numpy() - truth["mag_visible"].to_numpy()
     pull = dm / phot["mag_err"].to_numpy()
     expected_snr = truth["flux"].to_numpy() / phot["flux_err"].to_numpy()
     out = {}
@@ -184,7 +186,7 @@ def main(argv=None) -> dict:
         phot = trail_photometry(ds, trails, psf=psf, method=method)
         record[method] = summarise(truth, phot)
         record[method]["seconds_per_trail"] = round((time.perf_counter() - t0) / len(truth), 3)
-        truth_cols = truth[["mag", "snr_tot", "snr_avg", "flux"]].add_suffix("_true")
+        truth_cols = truth[["mag", "mag_visible", "snr_tot", "snr_avg", "flux"]].add_suffix("_true")
         tables.append(pd.concat([phot, truth_cols], axis=1))
     if args.table:
         pd.concat(tables, ignore_index=True).to_csv(args.table, index=False)

@@ -1,5 +1,7 @@
 """The simulator: streak geometry, optics, detector noise, labelled frames and their truth."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -587,3 +589,20 @@ def test_evscope2_bayer_mosaic_and_geo_sensor_near_points():
     assert r > b > g
     geo = truth_table(simulate_frames("geo-sensor", 2, seed=5, trail_fraction=1.0))
     assert (geo["length_px"] < 3).all()  # the mount tracks the GEO object: a near point
+
+
+def test_mag_visible_is_the_brightness_of_the_visible_part():
+    """A tumbling trail's signal in the frame follows mag_visible, not the exposure mean."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SatlabWarning)
+        ds = simulate_frames("cheops", 12, seed=5, trail_fraction=1.0, variation_fraction=1.0)
+    t = truth_table(ds)
+    # flux [ADU] per second on the detector, in units of the magnitude's photon rate
+    seen = t["flux"] / (10 ** (-0.4 * t["mag_visible"]) * t["duration_s"])
+    mean = t["flux"] / (10 ** (-0.4 * t["mag"]) * t["duration_s"])
+    seen, mean = seen / seen.median(), mean / mean.median()
+    # the few per cent left are PSF wings beyond the circular footprint
+    assert np.median(np.abs(seen - 1)) < 0.01 and np.abs(seen - 1).max() < 0.07
+    assert np.median(np.abs(mean - 1)) > 0.03
+    steady = simulate_frames("cheops", 3, seed=5, trail_fraction=1.0, variation_fraction=0.0)
+    np.testing.assert_array_equal(steady["mag_visible"].values, steady["mag"].values)

@@ -60,6 +60,7 @@ TRUTH_COLUMNS = {
     "length_px": "float64",
     "flux": "float64",
     "mag": "float64",
+    "mag_visible": "float64",
     "snr_avg": "float64",
     "snr_tot": "float64",
     "rate_arcsec_s": "float64",
@@ -71,6 +72,7 @@ TRUTH_UNITS = {
     **{k: TRAIL_UNITS[k] for k in TRUTH_COLUMNS if k in TRAIL_UNITS},
     "flux": "ADU",
     "mag": "mag",
+    "mag_visible": "mag",
     "snr_avg": "",
     "snr_tot": "",
     "rate_arcsec_s": "arcsec/s",
@@ -320,6 +322,13 @@ def _trail_photons(preset, trail, rng, shape, exptime, margin: int):
         period = rng.uniform(0.1, 1.0)  # tumbling period as a fraction of the trail
         weights = 1 + rng.uniform(0.1, 0.8) * np.sin(2 * np.pi * s / period + rng.uniform(0, 7))
         weights *= rng.lognormal(0.0, 0.1, s.size)  # scintillation
+        # what a photometer can see: the mean brightness over the visible part alone
+        d = b - a
+        sv = [float(np.dot(np.asarray(v) - a, d) / np.dot(d, d)) for v in trail["visible"]]
+        s_mid = (np.arange(weights.size) + 0.5) / weights.size
+        seen = (s_mid >= min(sv)) & (s_mid <= max(sv))
+        if seen.any():
+            trail["visible_dmag"] = -2.5 * np.log10(weights[seen].mean() / weights.mean())
     area, total = streak_area(shape, path, weights=weights)
     duration = min(length * preset.pixel_scale / trail["rate"], exptime)
     return area * (float(preset.telescope.photon_rate(trail["mag"])) * duration / total), path
@@ -518,6 +527,7 @@ def _make_frame(
                     "length_px": float(np.hypot(x1 - x0, y1 - y0)),
                     "flux": float(adu[valid].sum(dtype=np.float64)),
                     "mag": tr["mag"],
+                    "mag_visible": tr["mag"] + tr.get("visible_dmag", 0.0),
                     "snr_avg": float(inside.mean() / sigma_bg) if inside.size else 0.0,
                     "snr_tot": float(inside.sum() / sigma_bg),
                     "rate_arcsec_s": tr["rate"],
@@ -742,10 +752,13 @@ def _assemble(p: Preset, opts: _Options, seed: int, indices, params: dict) -> xr
 def truth_table(ds: xr.Dataset) -> pd.DataFrame:
     """One row per simulated trail: ``frame`` plus the truth columns.
 
-    Columns ``frame, x0, y0, x1, y1, rho, theta, width_px, length_px, flux, mag, snr_avg,
-    snr_tot, rate_arcsec_s, duration_s``: the same names and conventions (seed 001 eq. 1,
-    :mod:`satlab.lines`) as :func:`satlab.detect.trails`. Endpoints are those of the
-    visible part; ``flux`` is the noise-free trail signal inside the footprint [ADU].
+    Columns ``frame, x0, y0, x1, y1, rho, theta, width_px, length_px, flux, mag,
+    mag_visible, snr_avg, snr_tot, rate_arcsec_s, duration_s``: the same names and
+    conventions (seed 001 eq. 1, :mod:`satlab.lines`) as :func:`satlab.detect.trails`.
+    Endpoints are those of the visible part; ``flux`` is the noise-free trail signal inside
+    the footprint [ADU]; ``mag`` is the object's mean magnitude over the exposure and
+    ``mag_visible`` its mean over the visible part of the trail (they differ for a
+    tumbling object, ``variation_fraction``): the reference for trail photometry.
     ``attrs["units"]`` gives each column's unit. No trail: the typed empty table and a
     :class:`SatlabWarning`.
     """
