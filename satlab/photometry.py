@@ -18,7 +18,9 @@ model exact for any PSF shape (Gaussian, Moffat or an image such as the CHEOPS d
 smooth in every parameter, which a rasterised segment is not; a small oversampling removes
 the aliasing of narrow PSFs. Free parameters: ``rho, theta, t0, t1``, a PSF width scale,
 ``lam`` and the background terms. Stars are masked out to where their PSF wings fall
-below a tenth of the noise, outliers clipped after a robust first fit. Errors come from
+below a tenth of the noise, outliers clipped after a robust first fit; on the trail both
+are judged against running medians of the trail's own brightness, so a tumbling object's
+bright stretches stay in and ``lam`` is its mean over the visible part. Errors come from
 the covariance of the weighted least-squares fit, scaled by the reduced chi-square and by
 the scatter of the flux fitted along empty parallel lines when those exceed one (sky
 structure is correlated along a trail; white noise alone underestimates it).
@@ -556,6 +558,7 @@ class _Cutout:
     y0: int
     model: _LineModel
     dist: np.ndarray  # distance of each cutout pixel to the initial segment [px]
+    along: np.ndarray  # position of each cutout pixel along the initial segment [px]
     basis: np.ndarray | None = None  # background terms (n_terms, ny, nx)
 
 
@@ -572,6 +575,8 @@ def _cutout(image, good, a, b, psf: PSF, smear=None, margin: int | None = None) 
     model = _LineModel(data.shape, psf, pad=pad, oversample=_oversample(psf))
     yy, xx = np.mgrid[ylo:yhi, xlo:xhi]
     dist = _distance_to_segment(xx, yy, a, b)
+    length = max(math.hypot(b[0] - a[0], b[1] - a[1]), 1e-12)
+    along = ((xx - a[0]) * (b[0] - a[0]) + (yy - a[1]) * (b[1] - a[1])) / length
     ny, nx = data.shape
     # background: a plane, plus the readout-smear template when one is given
     terms = [
@@ -581,7 +586,30 @@ def _cutout(image, good, a, b, psf: PSF, smear=None, margin: int | None = None) 
     ]
     if smear is not None:
         terms.append(np.broadcast_to(np.asarray(smear, float)[xlo:xhi], data.shape))
-    return _Cutout(data, sub_good.copy(), xlo, ylo, model, dist, np.stack(terms))
+    return _Cutout(data, sub_good.copy(), xlo, ylo, model, dist, along, np.stack(terms))
+
+
+def _local_density(cut: _Cutout, excess: np.ndarray, unit: np.ndarray, core, fwhm) -> np.ndarray:
+    """Trail flux density [ADU/px] at every cutout pixel: running medians along the trail.
+
+    Medians over stretches two PSF widths long: a tumbling object's brightness changes
+    slowly along its trail (the PSF smooths it further), a star on the trail is a bump
+    over about one width that the median passes by.
+    """
+    t = cut.along[core]
+    ratio = excess[core] / unit[core]
+    width = max(2.0 * fwhm, 8.0)
+    edges = np.arange(t.min(), t.max() + width, width)
+    which = np.digitize(t, edges)
+    centres, values = [], []
+    for i in np.unique(which):
+        sel = which == i
+        if sel.sum() >= 5:
+            centres.append(float(np.mean(t[sel])))
+            values.append(float(np.median(ratio[sel])))
+    if not values:
+        return np.full(unit.shape, float(np.median(ratio)))
+    return np.interp(cut.along, centres, values)
 
 
 def _sky_and_stars(cut: _Cutout, unit: np.ndarray, *, fwhm, clip_sigma, gain):
@@ -604,9 +632,9 @@ def _sky_and_stars(cut: _Cutout, unit: np.ndarray, *, fwhm, clip_sigma, gain):
     # the trail keeps a bright trail's own pixels (the median is only a start)
     core = use & ~bright & (unit > 0.5 * unit.max())
     if core.sum() >= 5:
-        lam_med = float(np.median((cut.data[core] - bkg) / unit[core]))
-        excess = cut.data - bkg - lam_med * unit
-        floor = np.hypot(_noise(cut, lam_med * unit, std, gain), 0.2 * lam_med * unit)
+        trail = _local_density(cut, cut.data - bkg, unit, core, fwhm) * unit
+        excess = cut.data - bkg - trail
+        floor = np.hypot(_noise(cut, trail, std, gain), 0.2 * trail)
         bright |= use & (excess > clip_sigma * floor)
     else:
         excess = cut.data - bkg
@@ -852,8 +880,15 @@ def fit_trail(
 
     sigma = _noise(cut, lin[0] * unit, std, gain)
     p, res = _solve(cut, p0, free, sigma, use, robust=True)
-    trail = p[5] * m.unit(*p[:5])
     back = np.tensordot(p[6:], cut.basis, axes=1)
+    # clip against the trail as it is: a tumbling object's bright and faint stretches
+    # are no outliers of a uniform trail
+    unit = m.unit(*p[:5])
+    core = use & (unit > 0.5 * unit.max())
+    if core.sum() >= 5:
+        trail = _local_density(cut, cut.data - back, unit, core, fwhm) * unit
+    else:
+        trail = p[5] * unit
     sigma = _noise(cut, trail, std, gain)
     # clip against noise plus a 5 % model floor: a bright trail is never quite the model
     floor = np.hypot(sigma, 0.05 * np.abs(trail))
@@ -1334,7 +1369,8 @@ def trail_photometry(
     clip_sigma: float = 5.0,
     edge_px: float | None = None,
     smear: bool = True,
-    floor_mag: float = 0.01,
+    floor_mag: float = 0.02,
+    min_snr: float = 3.0,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Flux, apparent magnitude and refined geometry of every trail.
@@ -1380,9 +1416,15 @@ def trail_photometry(
         Fit a readout-smear term (:func:`smear_template`) with the background; a trail
         near a column's direction through a bright star's smear band needs it.
     floor_mag : float [mag]
-        Added in quadrature to ``mag_err``: the model's systematic floor, about 1 % of
-        the flux on satlab's simulated CHEOPS trails (``benchmarks/photometry.py``), where
-        a bright trail's statistical error alone is a few millimag.
+        Added in quadrature to ``mag_err``: the model's systematic floor, about 2 % of
+        the flux on satlab's simulated CHEOPS trails (star wings, tumbling objects, PSF
+        mismatch; ``benchmarks/photometry.py``), where a bright trail's statistical error
+        alone is a few millimag.
+    min_snr : float
+        Trails measured at a lower S/N (``flux / flux_err``) keep ``mag`` and ``mag_err``
+        but get no standard magnitude and a reason: their magnitude is no more than an
+        upper limit, and -2.5 log10 of a noisy flux is skewed faint, so a mean over them
+        would be biased (3: a detection).
     progress : bool
         Show a tqdm progress bar.
 
@@ -1393,15 +1435,19 @@ def trail_photometry(
         [ADU] of the visible trail, ``flux_per_px`` [ADU/px], ``mag, mag_err`` [mag],
         refined ``x0 .. y1, rho, theta, width_px, length_px`` with errors, ``bkg``,
         ``chi2_red``, ``border``, ``saturated``, ``rate_px_s`` and ``rate_source``,
-        ``zero_point(_err)``, and ``reason`` ("" when every number is there, else why a
-        value is NaN). With ``range_km``: ``range_km, mag_std, mag_std_err``. Units in
-        ``attrs["units"]``. No trails: the empty table and a :class:`SatlabWarning`.
+        ``zero_point(_err)``, ``snr``, and ``reason`` ("" when every number is there, else
+        why a value is NaN or the magnitude only an upper limit). With ``range_km``:
+        ``range_km, mag_std, mag_std_err``. Units in ``attrs["units"]``. No trails: the
+        empty table and a :class:`SatlabWarning`.
     """
     from .lines import frame_index
 
     ds = as_frames(frames)
     if method not in ("fit", "aperture"):
         raise InputError(f"method: expected 'fit' or 'aperture', got {method!r}")
+    for name, value in (("floor_mag", floor_mag), ("min_snr", min_snr)):
+        if not (isinstance(value, int | float) and value >= 0):
+            raise InputError(f"{name}: expected a number >= 0, got {value!r}")
     if not isinstance(trails, pd.DataFrame):
         raise InputError(f"trails: expected a pandas DataFrame, got {type(trails).__name__}")
     missing = [c for c in ("frame", "x0", "y0", "x1", "y1") if c not in trails]
@@ -1507,6 +1553,14 @@ def trail_photometry(
         no_range = np.isfinite(df["mag"]) & ~(rng > 0)
         df.loc[no_range, "reason"] = "no range_km: no standard magnitude"
         units.update(range_km="km", mag_std="mag", mag_std_err="mag")
+    faint = np.isfinite(df["mag"]) & ~(df["snr"] >= min_snr)
+    if faint.any():
+        df.loc[faint, "reason"] = [
+            f"S/N {v:.1f} < {min_snr:g}: magnitude is an upper limit, no standard magnitude"
+            for v in df.loc[faint, "snr"]
+        ]
+        if "mag_std" in df:
+            df.loc[faint, ["mag_std", "mag_std_err"]] = np.nan
     df.attrs["units"] = units
     df.attrs["params"] = {
         "method": method,
@@ -1517,6 +1571,7 @@ def trail_photometry(
         "gain": gain,
         "smear": bool(smear and method == "fit"),
         "floor_mag": floor_mag,
+        "min_snr": min_snr,
     }
     return df
 

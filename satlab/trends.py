@@ -213,7 +213,9 @@ def monthly_rate(
 # --- the brightness table --------------------------------------------------------------
 
 
-def brightness_table(photometry: pd.DataFrame, matches=None, *, frames=None) -> pd.DataFrame:
+def brightness_table(
+    photometry: pd.DataFrame, matches=None, *, frames=None, min_snr: float = 3.0
+) -> pd.DataFrame:
     """One row per measured trail with its identification and time.
 
     Parameters
@@ -228,12 +230,15 @@ def brightness_table(photometry: pd.DataFrame, matches=None, *, frames=None) -> 
     frames : frames-like or pandas.DataFrame, optional
         Adds each trail's ``time`` (from the frame's time); else a ``time`` column of
         ``photometry`` is kept.
+    min_snr : float
+        Trails measured at a lower S/N (``snr`` column) get no standard magnitude: an
+        upper limit, as in :func:`satlab.photometry.trail_photometry`.
 
     Returns
     -------
     pandas.DataFrame
         ``photometry`` plus those columns and ``mag_std`` (from ``mag`` and ``range_km``;
-        NaN where either is missing).
+        NaN where either is missing or the S/N is below ``min_snr``).
     """
     _require(photometry, ["trail", "frame", "mag"], "photometry")
     out = photometry.copy()
@@ -256,6 +261,8 @@ def brightness_table(photometry: pd.DataFrame, matches=None, *, frames=None) -> 
             out["mag_std"] = standard_magnitude(
                 out["mag"].to_numpy(float), out["range_km"].to_numpy(float)
             )
+        if "snr" in out:
+            out.loc[~(pd.to_numeric(out["snr"], errors="coerce") >= min_snr), "mag_std"] = np.nan
     return out
 
 
