@@ -210,3 +210,19 @@ def test_batchnorm_statistics_come_from_the_calibration_inputs(rng):
         bn.running_var, feat.var(dim=(0, 2, 3), unbiased=True), rtol=1e-3, atol=1e-6
     )
     assert bn.momentum == 0.1  # restored for further training
+
+
+def test_segmenter_frame_scores_for_hard_negative_mining():
+    """trail-unet mines hard negatives too: a frame scores its highest pixel probability."""
+    import numpy as np
+
+    from satlab.detect import segment
+    from satlab.train.core import _scores
+    from satlab.train.data import simulated_set
+
+    data = simulated_set(4, seed=3, trail_fraction=0.5, workers=1, cache=None)
+    score = _scores("trail-unet", None, data)
+    prob = segment(data.frames(), model="trail-unet").values
+    assert score.shape == (4,)
+    np.testing.assert_allclose(score, np.nanmax(prob.reshape(4, -1), axis=1))
+    assert ((score >= 0) & (score <= 1)).all()

@@ -21,12 +21,14 @@ from .loop import fit, predict_logits
 
 __all__ = ["RECIPES", "train_model"]
 
-# The shipped weights' recipes: sized so that all three train in about an hour on a
-# shared 2-core CPU (fixed epoch counts rather than time budgets, so runs are reproducible).
+# The shipped weights' recipes: sized so that each trains in under an hour on one core
+# (fixed epoch counts rather than time budgets, so runs are reproducible).
 # Trails are drawn by S/N (``snr_range`` of snr_avg, seed 002 §3.1), not by magnitude: a
 # magnitude range puts most CHEOPS trails below the noise (fast objects spread their
 # light thin), so "trail" labels would mean nothing a network can learn. The ranges reach
-# beyond the evaluation set (satlab.evaluate.EVAL_SNR, 0.2-30) on both ends.
+# beyond the evaluation set (satlab.evaluate.EVAL_SNR, 0.2-30) on both ends, up to 1000
+# where the network must see saturating satellites (one trained to 40 misses them).
+# Hard negatives are mined for the UNet too: a frame's score is its highest pixel's.
 # trail-cnn's shipped weights predate this (None: the preset's magnitude range).
 RECIPES = {
     "trail-mobilenetv2": {"frames": 5000, "pool": 2000, "epochs": 30, "batch_size": 32,
@@ -34,8 +36,9 @@ RECIPES = {
                           "snr_range": (0.15, 40.0), "calibrate_batchnorm": 1000},
     "trail-cnn": {"frames": 5000, "pool": 2000, "epochs": 20, "batch_size": 64,
                   "samples_per_epoch": 4000, "mining_rounds": 1, "snr_range": None},
-    "trail-unet": {"frames": 5000, "pool": 0, "epochs": 30, "batch_size": 16,
-                   "samples_per_epoch": 1000, "mining_rounds": 0, "snr_range": (0.15, 40.0)},
+    "trail-unet": {"frames": 10000, "pool": 2000, "epochs": 30, "batch_size": 16,
+                   "samples_per_epoch": 1000, "mining_rounds": 1,
+                   "snr_range": (0.15, 1000.0), "calibrate_batchnorm": 1000},
 }  # fmt: skip
 # seed 002: a window is a positive when at least 100 trail pixels fall in it
 MIN_WINDOW_TRAIL_PX = 100
@@ -79,8 +82,12 @@ def _versions() -> dict:
 
 
 def _scores(name, weights, data: SimulatedSet) -> np.ndarray:
-    from ..detect import classify
+    """Frame scores: a classifier's, or a segmenter's highest pixel probability."""
+    from ..detect import classify, segment
 
+    if get_spec(name).task == "segment":
+        prob = segment(data.frames(), model=name, weights=weights)
+        return prob.max(("y", "x"), skipna=True).values.astype(float)
     return classify(data.frames(), model=name, weights=weights).values.astype(float)
 
 
@@ -273,7 +280,7 @@ def train_model(
     best = (best_loss(rounds[0]), copy.deepcopy(net.state_dict()))
 
     mining = []
-    if spec.task != "segment" and recipe["mining_rounds"] and recipe["pool"]:
+    if recipe["mining_rounds"] and recipe["pool"]:
         pool_set = simulated_set(
             recipe["pool"],
             seed=seed + 1,
