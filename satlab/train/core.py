@@ -31,9 +31,9 @@ __all__ = ["RECIPES", "train_model"]
 # Hard negatives are mined for the UNet too: a frame's score is its highest pixel's.
 # trail-cnn's shipped weights predate this (None: the preset's magnitude range).
 RECIPES = {
-    "trail-mobilenetv2": {"frames": 5000, "pool": 2000, "epochs": 30, "batch_size": 32,
-                          "samples_per_epoch": 2000, "mining_rounds": 1,
-                          "snr_range": (0.15, 40.0), "calibrate_batchnorm": 1000},
+    "trail-mobilenetv2": {"frames": 20000, "pool": 2000, "epochs": 40, "batch_size": 32,
+                          "samples_per_epoch": 6000, "mining_rounds": 1,
+                          "snr_range": (0.15, 1000.0), "calibrate_batchnorm": 1000},
     "trail-cnn": {"frames": 5000, "pool": 2000, "epochs": 20, "batch_size": 64,
                   "samples_per_epoch": 4000, "mining_rounds": 1, "snr_range": None},
     "trail-unet": {"frames": 10000, "pool": 2000, "epochs": 30, "batch_size": 16,
