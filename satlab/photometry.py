@@ -739,7 +739,17 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
     chi-square test at 99 %), the ratio's robust width scales the errors.
     """
     a, b = tuple(ends[0]), tuple(ends[1])
-    cut = _cutout(img, good, a, b, psf, smear, margin=math.ceil(4.0 * psf.fwhm + 2.0))
+    margin = math.ceil(4.0 * psf.fwhm + 2.0)
+    ny, nx = img.shape
+    xs, ys = (a[0], b[0]), (a[1], b[1])
+    if (
+        min(xs) - margin >= nx
+        or max(xs) + margin < 0
+        or min(ys) - margin >= ny
+        or max(ys) + margin < 0
+    ):
+        return 1.0  # a fitted line off the image has no sky beside it to compare with
+    cut = _cutout(img, good, a, b, psf, smear, margin=margin)
     model = cut.model
     th, scale, lam = p[1], p[4], p[5]
     ca = (a[0] - cut.x0 - model.centre[0], a[1] - cut.y0 - model.centre[1])

@@ -430,3 +430,14 @@ def test_psf_from_trail_width_column(rng):
     df = trail_photometry(ds, trails_table(ENDS).assign(width_px=2.0))
     assert df.attrs["params"]["psf"]["fwhm"] == 2.0
     np.testing.assert_allclose(df["width_px"], 3.0, atol=0.3)  # the fit widens it
+
+
+def test_null_lines_of_a_line_off_the_image_change_nothing(rng):
+    from satlab.photometry import _null_lines
+
+    img = BKG + rng.normal(0, NOISE, SHAPE)
+    p = np.array([0.0, 0.3, -20.0, 20.0, 1.0, 50.0, BKG, 0.0, 0.0])
+    ends = [[-300.0, -200.0], [-250.0, -150.0]]
+    good = np.ones(SHAPE, bool)
+    args = dict(good=good, smear=None, gain=None, clip_sigma=5.0)
+    assert _null_lines(img, ends, p, (False, False), PSF.gaussian(3.0), **args) == 1.0
