@@ -562,7 +562,8 @@ class _Cutout:
     basis: np.ndarray | None = None  # background terms (n_terms, ny, nx)
 
 
-def _cutout(image, good, a, b, psf: PSF, smear=None, margin: int | None = None) -> _Cutout:
+def _cutout(image, good, a, b, psf: PSF, smear=None, margin: int | None = None) -> _Cutout | None:
+    """The image box around segment ``a``-``b`` plus a margin; None when it misses the image."""
     pad = math.ceil(_support_radius(psf) + 2.0)
     margin = pad if margin is None else max(pad, int(margin))
     ny, nx = image.shape
@@ -570,6 +571,8 @@ def _cutout(image, good, a, b, psf: PSF, smear=None, margin: int | None = None) 
     xhi = min(nx, math.ceil(max(a[0], b[0])) + margin + 1)
     ylo = max(0, math.floor(min(a[1], b[1])) - margin)
     yhi = min(ny, math.ceil(max(a[1], b[1])) + margin + 1)
+    if xhi <= xlo or yhi <= ylo:
+        return None
     data = image[ylo:yhi, xlo:xhi]
     sub_good = good[ylo:yhi, xlo:xhi]
     model = _LineModel(data.shape, psf, pad=pad, oversample=_oversample(psf))
@@ -739,17 +742,9 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
     chi-square test at 99 %), the ratio's robust width scales the errors.
     """
     a, b = tuple(ends[0]), tuple(ends[1])
-    margin = math.ceil(4.0 * psf.fwhm + 2.0)
-    ny, nx = img.shape
-    xs, ys = (a[0], b[0]), (a[1], b[1])
-    if (
-        min(xs) - margin >= nx
-        or max(xs) + margin < 0
-        or min(ys) - margin >= ny
-        or max(ys) + margin < 0
-    ):
+    cut = _cutout(img, good, a, b, psf, smear, margin=math.ceil(4.0 * psf.fwhm + 2.0))
+    if cut is None:
         return 1.0  # a fitted line off the image has no sky beside it to compare with
-    cut = _cutout(img, good, a, b, psf, smear, margin=margin)
     model = cut.model
     th, scale, lam = p[1], p[4], p[5]
     ca = (a[0] - cut.x0 - model.centre[0], a[1] - cut.y0 - model.centre[1])
@@ -859,6 +854,8 @@ def fit_trail(
     ux, uy = (b[0] - a[0]) / length0, (b[1] - a[1]) / length0
     open_end = _open_ends(footprint, a, b, psf, edge_px)
     cut = _cutout(img, good & footprint, a, b, psf, smear)
+    if cut is None:
+        return _failed(open_end, "the trail lies outside the image")
     m = cut.model
     fwhm = psf.fwhm
 
@@ -1038,6 +1035,8 @@ def aperture_trail(
     open_end = _open_ends(footprint, a, b, psf, edge_px)
     hw = psf.fwhm if half_width_px is None else float(half_width_px)
     cut = _cutout(img, good, a, b, psf)
+    if cut is None:
+        return _failed(open_end, "the trail lies outside the image")
     m = cut.model
     ux, uy = (b[0] - a[0]) / length, (b[1] - a[1]) / length
     theta = math.atan2(-ux, uy)

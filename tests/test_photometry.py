@@ -441,3 +441,10 @@ def test_null_lines_of_a_line_off_the_image_change_nothing(rng):
     good = np.ones(SHAPE, bool)
     args = dict(good=good, smear=None, gain=None, clip_sigma=5.0)
     assert _null_lines(img, ends, p, (False, False), PSF.gaussian(3.0), **args) == 1.0
+
+
+def test_trail_off_the_image_gets_a_reason(rng):
+    img = BKG + rng.normal(0, NOISE, SHAPE)
+    for measure in (fit_trail, aperture_trail):
+        res = measure(img, -300.0, -200.0, -250.0, -150.0, psf=PSF.gaussian(3.0))
+        assert np.isnan(res["flux"]) and "outside the image" in res["reason"]
