@@ -242,6 +242,37 @@ def merge_collinear(segs: list[dict], edge, *, angle_tol_deg: float, dist_px: fl
     return segs
 
 
+def _inside(small: dict, big: dict, *, dist_px: float) -> bool:
+    """Does segment ``small`` lie within ``big``'s band: both ends within its width of
+    its line, and between its ends (give or take a width)?"""
+    if small["length_px"] >= big["length_px"]:
+        return False
+    th = np.radians(big["theta"])
+    n, u = (np.cos(th), np.sin(th)), (-np.sin(th), np.cos(th))
+    tol = max(dist_px, big["width_px"])
+    t_big = sorted(big[f"x{k}"] * u[0] + big[f"y{k}"] * u[1] for k in (0, 1))
+    for k in (0, 1):
+        x, y = small[f"x{k}"], small[f"y{k}"]
+        if abs(x * n[0] + y * n[1] - big["rho"]) > tol:
+            return False
+        if not t_big[0] - tol <= x * u[0] + y * u[1] <= t_big[1] + tol:
+            return False
+    return True
+
+
+def drop_contained(segs: list[dict], *, dist_px: float) -> list[dict]:
+    """Drop segments lying inside a longer one's band (see :func:`_inside`).
+
+    A threshold can cut a wide trail's mask into its core and thin slivers along its
+    edges (a few px off the core's line and a few degrees off its angle, as short
+    fragments' angles are); they are the same trail, not trails of their own.
+    """
+    return [
+        s for i, s in enumerate(segs)
+        if not any(j != i and _inside(s, o, dist_px=dist_px) for j, o in enumerate(segs))
+    ]  # fmt: skip
+
+
 def _as_prob(prob) -> xr.DataArray:
     if isinstance(prob, xr.Dataset):
         if "trail_prob" not in prob:
@@ -354,7 +385,8 @@ def trails_from_mask(
     angle_tol_deg, merge_dist_px : float
         Fragments whose angles differ by less than ``angle_tol_deg`` [deg] and whose
         endpoints lie within ``max(merge_dist_px, width)`` [px] of each other's line are
-        merged into one trail.
+        merged into one trail; a shorter fragment lying within a trail's width of its line
+        and between its ends is a sliver of it and is dropped.
     seed : int
         Seed of the RANSAC line fit.
     method : str
@@ -397,6 +429,7 @@ def trails_from_mask(
         segs = merge_collinear(
             segs, edge, angle_tol_deg=angle_tol_deg, dist_px=merge_dist_px, seed=seed
         )
+        segs = drop_contained(segs, dist_px=merge_dist_px)
         for s in segs:
             if s["length_px"] < min_length_px or s["length_px"] < min_elongation * s["width_px"]:
                 continue

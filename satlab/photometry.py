@@ -473,12 +473,8 @@ def _footprint_distance(footprint: np.ndarray) -> np.ndarray:
     return ndimage.distance_transform_edt(padded)[1:-1, 1:-1]
 
 
-def _extend_open_ends(model: _LineModel, rho_c, theta, t0, t1, open_end):
-    """Move open ends just past the cutout edge, one PSF support beyond it.
-
-    Far enough that the end's PSF does not reach the cutout, near enough that it stays
-    inside the padded FFT grid (a longer segment would wrap around into the cutout).
-    """
+def _box_range(model: _LineModel, rho_c, theta) -> tuple[float, float]:
+    """Where the line ``(rho_c, theta)`` enters and leaves the cutout box (``t`` [px])."""
     ny, nx = model.shape
     (px, py), _ = model.endpoints(rho_c, theta, 0.0, 1.0)
     ux, uy = -math.sin(theta), math.cos(theta)
@@ -487,6 +483,16 @@ def _extend_open_ends(model: _LineModel, rho_c, theta, t0, t1, open_end):
         if abs(u) > 1e-12:
             a, b = sorted(((-0.5 - p) / u, (n - 0.5 - p) / u))
             lo, hi = max(lo, a), min(hi, b)
+    return lo, hi
+
+
+def _extend_open_ends(model: _LineModel, rho_c, theta, t0, t1, open_end):
+    """Move open ends just past the cutout edge, one PSF support beyond it.
+
+    Far enough that the end's PSF does not reach the cutout, near enough that it stays
+    inside the padded FFT grid (a longer segment would wrap around into the cutout).
+    """
+    lo, hi = _box_range(model, rho_c, theta)
     slack = min(_support_radius(model.psf) + 1.0, model.pad - 0.5)
     if open_end[0] and np.isfinite(lo):
         t0 = min(t0, lo - slack)
@@ -671,8 +677,11 @@ def _noise(cut: _Cutout, signal, bkg_std: float, gain: float | None) -> np.ndarr
     return np.sqrt(var)
 
 
-def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool):
-    """Weighted least squares over the ``free`` parameters (scipy's trust-region solver)."""
+def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool, t_out=(-np.inf, np.inf)):
+    """Weighted least squares over the ``free`` parameters (scipy's trust-region solver).
+
+    ``t_out``: how far [px] along the line the ends may go (the cutout's extent).
+    """
     from scipy.optimize import least_squares
     from threadpoolctl import threadpool_limits
 
@@ -716,6 +725,7 @@ def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool):
     turn = max(math.radians(2.0), math.atan2(2.0 * shift, max(p0[3] - p0[2], 1.0)))
     lo[1], hi[1] = p0[1] - turn, p0[1] + turn
     hi[2], lo[3] = tm - 0.5, tm + 0.5
+    lo[2], hi[3] = t_out
     x0 = np.clip(p[free], lo[free] + 1e-9, hi[free] - 1e-9)
     # the solver's SVDs are of (n_pix x ~10) matrices: BLAS threads only fight over them
     with threadpool_limits(1, user_api="blas"):
@@ -788,6 +798,76 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
     return max(1.0, float(np.median(np.abs(r))) / 0.6745)
 
 
+_MAX_EXTENSIONS = 3
+
+
+def _fit_segment(img, good, a, b, open_end, psf: PSF, gain, clip_sigma, smear):
+    """One line-spread fit from segment ``a``-``b``: a robust pass, star clipping, a final pass.
+
+    Returns ``(p, res, free, use, cut, escaped)`` (``escaped``: which free ends the fit
+    pushed to within half a PSF support of the cutout edge) or the reason it failed.
+    """
+    from scipy import ndimage
+
+    length0 = math.hypot(b[0] - a[0], b[1] - a[1])
+    ux, uy = (b[0] - a[0]) / length0, (b[1] - a[1]) / length0
+    cut = _cutout(img, good, a, b, psf, smear)
+    if cut is None:
+        return "the trail lies outside the image"
+    m = cut.model
+    fwhm = psf.fwhm
+
+    # initial parameters relative to the cutout centre
+    theta = math.atan2(-ux, uy)  # normal n = (uy, -ux), so the model's u = (ux, uy)
+    nvec = (math.cos(theta), math.sin(theta))
+    ca = (a[0] - cut.x0 - m.centre[0], a[1] - cut.y0 - m.centre[1])
+    cb = (b[0] - cut.x0 - m.centre[0], b[1] - cut.y0 - m.centre[1])
+    rho_c = ca[0] * nvec[0] + ca[1] * nvec[1]
+    t0 = ca[0] * ux + ca[1] * uy
+    t1 = cb[0] * ux + cb[1] * uy
+    # the cutout's extent along the line: free ends stay within it (beyond, no pixel
+    # holds them and the padded FFT grid would wrap the segment around)
+    t_out = _extend_open_ends(m, rho_c, theta, t0, t1, (True, True))
+    box = _box_range(m, rho_c, theta)
+    t0, t1 = _extend_open_ends(m, rho_c, theta, t0, t1, open_end)
+
+    unit = m.unit(rho_c, theta, t0, t1, 1.0)
+    sky = _sky_and_stars(cut, unit, fwhm=fwhm, clip_sigma=clip_sigma, gain=gain)
+    if isinstance(sky, str):
+        return sky
+    _, std, use = sky
+    free = np.ones(6 + len(cut.basis), bool)
+    free[2:4] = not open_end[0], not open_end[1]
+    if use.sum() <= free.sum() + 5:
+        return "too few usable pixels around the trail"
+
+    # linear start for flux density and background given the initial geometry
+    cols = np.column_stack([unit[use], cut.basis[:, use].T])
+    lin = np.linalg.lstsq(cols, cut.data[use], rcond=None)[0]
+    p0 = np.array([rho_c, theta, t0, t1, 1.0, *lin])
+
+    sigma = _noise(cut, lin[0] * unit, std, gain)
+    p, res = _solve(cut, p0, free, sigma, use, robust=True, t_out=t_out)
+    back = np.tensordot(p[6:], cut.basis, axes=1)
+    # clip against the trail as it is: a tumbling object's bright and faint stretches
+    # are no outliers of a uniform trail
+    unit = m.unit(*p[:5])
+    core = use & (unit > 0.5 * unit.max())
+    if core.sum() >= 5:
+        trail = _local_density(cut, cut.data - back, unit, core, fwhm) * unit
+    else:
+        trail = p[5] * unit
+    sigma = _noise(cut, trail, std, gain)
+    # clip against noise plus a 5 % model floor: a bright trail is never quite the model
+    floor = np.hypot(sigma, 0.05 * np.abs(trail))
+    outlier = use & (np.abs(cut.data - trail - back) > clip_sigma * floor)
+    use &= ~ndimage.binary_dilation(outlier, iterations=1)
+    p, res = _solve(cut, p, free, sigma, use, robust=False, t_out=t_out)
+    near = 0.5 * _support_radius(psf)
+    escaped = (bool(free[2]) and p[2] < box[0] + near, bool(free[3]) and p[3] > box[1] - near)
+    return p, res, free, use, cut, escaped
+
+
 def fit_trail(
     image,
     x0: float,
@@ -810,7 +890,9 @@ def fit_trail(
     image : array (y, x) [ADU]
         One frame.
     x0, y0, x1, y1 : float [px]
-        Initial end points (column, row of pixel centres), e.g. from a trail table.
+        Initial end points (column, row of pixel centres), e.g. from a trail table. An
+        end the fit pushes out of the segment's cutout is followed (up to three times,
+        on a longer segment each time), so a fragment measures the whole trail.
     psf : PSF
         The instrument PSF; its width is refined by the fit.
     good : array of bool (y, x), optional
@@ -838,8 +920,6 @@ def fit_trail(
         width_px_err``; ``flux_per_px`` and ``flux`` [ADU] of the visible part with errors;
         ``bkg`` [ADU/px], ``chi2_red``, ``n_pix``, ``border`` and ``reason`` ("" if fine).
     """
-    from scipy import ndimage
-
     from .lines import line_from_points
 
     img = np.asarray(image, dtype=float)
@@ -851,57 +931,37 @@ def fit_trail(
     length0 = math.hypot(b[0] - a[0], b[1] - a[1])
     if not length0 > 0:
         raise InputError(f"trail end points: expected two distinct points, got {a} twice")
-    ux, uy = (b[0] - a[0]) / length0, (b[1] - a[1]) / length0
     open_end = _open_ends(footprint, a, b, psf, edge_px)
-    cut = _cutout(img, good & footprint, a, b, psf, smear)
-    if cut is None:
-        return _failed(open_end, "the trail lies outside the image")
+    # A detector's segment may stop short of the trail's true end (a faint stretch, a
+    # fragment). A free end the fit pushes to the cutout's edge has escaped the data:
+    # start again from a longer segment, until the ends stay inside or reach the
+    # footprint edge (open ends).
+    for attempt in range(_MAX_EXTENSIONS + 1):
+        fitted = _fit_segment(img, good & footprint, a, b, open_end, psf, gain, clip_sigma, smear)
+        if isinstance(fitted, str):
+            return _failed(open_end, fitted)
+        p, res, free, use, cut, escaped = fitted
+        ends = [(x + cut.x0, y + cut.y0) for x, y in cut.model.endpoints(*p[:4])]
+        at_edge = _open_ends(footprint, *ends, psf, edge_px)
+        grow = [bool(free[2 + k]) and (escaped[k] or at_edge[k]) for k in range(2)]
+        if not any(grow) or attempt == _MAX_EXTENSIONS:
+            break
+        ux, uy = -math.sin(p[1]), math.cos(p[1])
+        reach = 2.0 * _support_radius(psf) + 20.0
+        new = []
+        for k, sign in enumerate((-1.0, 1.0)):
+            if not grow[k]:
+                new.append((a, b)[k])
+            elif escaped[k]:
+                new.append((ends[k][0] + sign * reach * ux, ends[k][1] + sign * reach * uy))
+            else:  # it stopped at the footprint edge: an open end from now on
+                new.append(ends[k])
+        a, b = new
+        open_end = [
+            o or e for o, e in zip(open_end, _open_ends(footprint, a, b, psf, edge_px), strict=True)
+        ]
     m = cut.model
-    fwhm = psf.fwhm
-
-    # initial parameters relative to the cutout centre
-    theta = math.atan2(-ux, uy)  # normal n = (uy, -ux), so the model's u = (ux, uy)
-    nvec = (math.cos(theta), math.sin(theta))
-    ca = (a[0] - cut.x0 - m.centre[0], a[1] - cut.y0 - m.centre[1])
-    cb = (b[0] - cut.x0 - m.centre[0], b[1] - cut.y0 - m.centre[1])
-    rho_c = ca[0] * nvec[0] + ca[1] * nvec[1]
-    t0 = ca[0] * ux + ca[1] * uy
-    t1 = cb[0] * ux + cb[1] * uy
-    t0, t1 = _extend_open_ends(m, rho_c, theta, t0, t1, open_end)
-
-    unit = m.unit(rho_c, theta, t0, t1, 1.0)
-    sky = _sky_and_stars(cut, unit, fwhm=fwhm, clip_sigma=clip_sigma, gain=gain)
-    if isinstance(sky, str):
-        return _failed(open_end, sky)
-    _, std, use = sky
     n_free_ends = 2 - sum(open_end)
-    free = np.ones(6 + len(cut.basis), bool)
-    free[2:4] = not open_end[0], not open_end[1]
-    if use.sum() <= free.sum() + 5:
-        return _failed(open_end, "too few usable pixels around the trail")
-
-    # linear start for flux density and background given the initial geometry
-    cols = np.column_stack([unit[use], cut.basis[:, use].T])
-    lin = np.linalg.lstsq(cols, cut.data[use], rcond=None)[0]
-    p0 = np.array([rho_c, theta, t0, t1, 1.0, *lin])
-
-    sigma = _noise(cut, lin[0] * unit, std, gain)
-    p, res = _solve(cut, p0, free, sigma, use, robust=True)
-    back = np.tensordot(p[6:], cut.basis, axes=1)
-    # clip against the trail as it is: a tumbling object's bright and faint stretches
-    # are no outliers of a uniform trail
-    unit = m.unit(*p[:5])
-    core = use & (unit > 0.5 * unit.max())
-    if core.sum() >= 5:
-        trail = _local_density(cut, cut.data - back, unit, core, fwhm) * unit
-    else:
-        trail = p[5] * unit
-    sigma = _noise(cut, trail, std, gain)
-    # clip against noise plus a 5 % model floor: a bright trail is never quite the model
-    floor = np.hypot(sigma, 0.05 * np.abs(trail))
-    outlier = use & (np.abs(cut.data - trail - back) > clip_sigma * floor)
-    use &= ~ndimage.binary_dilation(outlier, iterations=1)
-    p, res = _solve(cut, p, free, sigma, use, robust=False)
 
     n_pix = int(use.sum())
     dof = max(n_pix - int(free.sum()), 1)
@@ -966,8 +1026,8 @@ def fit_trail(
         "rho_err": _propagate(cov, g_rho),
         "theta_err": math.degrees(math.sqrt(cov[1, 1])) if np.isfinite(cov[1, 1]) else np.nan,
         "length_px": length,
-        "width_px": s * fwhm,
-        "width_px_err": math.sqrt(cov[4, 4]) * fwhm if np.isfinite(cov[4, 4]) else np.nan,
+        "width_px": s * psf.fwhm,
+        "width_px_err": math.sqrt(cov[4, 4]) * psf.fwhm if np.isfinite(cov[4, 4]) else np.nan,
         "flux_per_px": lam,
         "flux_per_px_err": math.sqrt(cov[5, 5]) if np.isfinite(cov[5, 5]) else np.nan,
         "flux": flux,
@@ -1430,7 +1490,8 @@ def trail_photometry(
         mismatch; ``benchmarks/photometry.py``), where a bright trail's statistical error
         alone is a few millimag.
     min_snr : float
-        Trails measured at a lower S/N (``flux / flux_err``) keep ``mag`` and ``mag_err``
+        Trails measured at a lower S/N (``snr``: that of the count rate the magnitude
+        comes from, ``flux_per_px`` with a rate, else ``flux``) keep ``mag`` and ``mag_err``
         but get no standard magnitude and a reason: their magnitude is no more than an
         upper limit, and -2.5 log10 of a noisy flux is skewed faint, so a mean over them
         would be biased (3: a detection).
@@ -1633,6 +1694,9 @@ def _calibrate(
     if not np.isfinite(zp):
         res["reason"] = zp_reason
         return
+    # the S/N of what the magnitude comes from: with a rate that is the flux density,
+    # whose error does not depend on how well the ends are known
+    res["snr"] = count / count_err if count_err > 0 else np.nan
     if not count > 0:
         res["reason"] = "flux <= 0: trail not detected"
         return

@@ -230,6 +230,29 @@ def test_trail_crossing_the_border_measures_the_visible_part(rng):
     assert res["flux_per_px_err"] < 0.06 * lam
 
 
+def test_a_fragment_of_a_crossing_trail_grows_to_the_whole_trail(rng):
+    # a detector may report only a stretch of a trail (a UNet fragment): the fit follows
+    # the trail out of the fragment's cutout to the image edges, and the S/N with a rate
+    # is that of the flux density, not spoiled by unconstrained ends
+    psf = PSF.gaussian(3.0)
+    shape = (80, 200)
+    a, b = (-30.0, 10.0), (230.0, 70.0)
+    lam = 20.0
+    images = BKG + render(psf, (a, b), lam, shape) + rng.normal(0, NOISE, (2, *shape))
+    ds = as_frames(images, exptime=10.0, attrs={"pixel_scale": 2.0, "zero_point": 20.0})
+    slope = (b[1] - a[1]) / (b[0] - a[0])
+    frag = (80.0, a[1] + 110.0 * slope, 130.0, a[1] + 160.0 * slope)
+    res = fit_trail(images[0], *frag, psf=psf)
+    assert res["border"]
+    visible = math.hypot(199.0, 199.0 * slope)
+    assert res["length_px"] == pytest.approx(visible, abs=2.0)
+    assert abs(res["flux_per_px"] - lam) < 3 * res["flux_per_px_err"]
+    trails = pd.DataFrame([dict(zip(("x0", "y0", "x1", "y1"), frag, strict=True))] * 2)
+    df = trail_photometry(ds, trails.assign(frame=[0, 1], rate_arcsec_s=3.0), psf=psf)
+    np.testing.assert_allclose(df["snr"], df["flux_per_px"] / df["flux_per_px_err"])
+    assert (df["snr"] > 20).all() and (df["reason"] == "").all()
+
+
 def test_aperture_baseline_agrees_with_the_fit(rng):
     psf = PSF.gaussian(3.0)
     a, b = (20.0, 15.0), (60.0, 65.0)

@@ -117,6 +117,24 @@ def test_fragments_and_a_touching_star_give_one_trail():
     assert_segment(df.iloc[0], *seg, pos_px=3.0, angle_deg=1.0)
 
 
+def test_slivers_along_a_wide_trail_are_part_of_it():
+    # a threshold can leave a wide trail as its core plus thin, slightly tilted slivers
+    # along its edges, apart from it (seen on UNet masks of CHEOPS trails: a 160 px core,
+    # 30 px slivers 14 px off its line, 4 degrees off its angle)
+    seg = np.array([20.0, 60.0, 180.0, 120.0])
+    d = (seg[2:] - seg[:2]) / np.hypot(*(seg[2:] - seg[:2]))
+    n = np.array([-d[1], d[0]])
+    m = strip(*seg, 18)
+    for t, side in ((50.0, 1.0), (100.0, -1.0)):
+        a = seg[:2] + t * d + side * 13.0 * n
+        b = a + 35.0 * d + side * 35.0 * np.tan(np.radians(4.0)) * n
+        m |= strip(*a, *b, 2)
+    assert len(trails_from_mask(m, min_length_px=0, min_elongation=0)) == 1
+    # a short trail crossing at a large angle is no sliver
+    m |= strip(95, 40, 105, 140, 4)
+    assert len(trails_from_mask(m)) == 2
+
+
 def test_two_crossing_trails_and_probabilities():
     a, b = (20, 30, 180, 60), (60, 180, 140, 10)
     prob = np.where(strip(*a, 10), 0.9, 0.05) + np.where(strip(*b, 10), 0.7, 0.0)
