@@ -110,6 +110,18 @@ def test_early_stopping_after_patience_epochs(rng):
     assert len(out["history"]) == out["best_epoch"] + 4
 
 
+def test_cosine_schedule_anneals_the_rate_over_the_epochs(rng):
+    x, y = _toy(64, rng)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1), torch.nn.Flatten(0))
+    data = torch.utils.data.TensorDataset(x, y)
+    out = fit(net, data, (x, y), seed=0, epochs=5, schedule="cosine", log=lambda s: None)
+    rates = [h["lr"] for h in out["history"]]
+    expected = [1e-5 + (1e-3 - 1e-5) * (1 + np.cos(np.pi * k / 5)) / 2 for k in range(5)]
+    assert rates == pytest.approx(expected)
+    with pytest.raises(InputError, match="schedule"):
+        fit(net, data, (x, y), seed=0, epochs=1, schedule="plateau", log=lambda s: None)
+
+
 def test_train_model_checks_its_options(tmp_path):
     from satlab.train import train_model
 

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
+from ..errors import InputError
+
 __all__ = ["fit", "predict_logits"]
 
 
@@ -49,6 +51,7 @@ def fit(
     samples_per_epoch: int | None = None,
     max_seconds: float | None = None,
     calibrate: torch.Tensor | None = None,
+    schedule: str | None = None,
     log=print,
 ) -> dict:
     """Train ``net`` in place and leave it at its best validation epoch.
@@ -83,11 +86,18 @@ def fit(
         recomputed on them (exact averages, no momentum). The running averages otherwise
         describe augmented inputs, which interpolation smooths, and the network is
         validated and shipped with statistics of images it never sees.
+    schedule : {None, "cosine"}
+        ``"cosine"`` anneals the learning rate from ``lr`` to ``lr / 100`` over ``epochs``
+        (stepped per epoch). At a constant 1e-3 the validation loss of a MobileNetV2
+        trained from scratch jumps by up to 40 % between epochs and keeps falling slowly
+        for 100k+ samples; annealing lets the late epochs settle. Patience still stops a
+        round that no longer improves.
 
     Returns
     -------
     dict
-        ``history`` (per epoch: ``epoch, train_loss, val_loss, val_accuracy, seconds``),
+        ``history`` (per epoch: ``epoch, train_loss, val_loss, val_accuracy, lr,
+        seconds``),
         ``best_epoch``, ``stopped`` (``"patience"``, ``"epochs"`` or ``"time"``).
     """
     torch.manual_seed(seed)
@@ -97,6 +107,13 @@ def fit(
     loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler)
     loss_fn = nn.BCEWithLogitsLoss()
     opt = torch.optim.Adam(_param_groups(net, l2), lr=lr)
+    if schedule not in (None, "cosine"):
+        raise InputError(f"schedule: expected None or 'cosine', got {schedule!r}")
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 100)
+        if schedule == "cosine"
+        else None
+    )
     vx, vy = val
     best, best_state, best_epoch, waited = np.inf, None, 0, 0
     history, stopped, start = [], "epochs", time.perf_counter()
@@ -112,6 +129,7 @@ def fit(
             opt.step()
             total += loss.item() * len(xb)
             count += len(xb)
+        lr_now = opt.param_groups[0]["lr"]
         if calibrate is not None:
             _recalibrate_batchnorm(net, calibrate, batch_size)
         logits = predict_logits(net, vx)
@@ -124,6 +142,7 @@ def fit(
                 "train_loss": total / count,
                 "val_loss": val_loss,
                 "val_accuracy": val_acc,
+                "lr": lr_now,
                 "seconds": time.perf_counter() - t0,
             }
         )
@@ -131,6 +150,8 @@ def fit(
             f"epoch {epoch:3d}  train {total / count:.4f}  val {val_loss:.4f}  "
             f"acc {val_acc:.4f}  {history[-1]['seconds']:.0f} s"
         )
+        if sched is not None:
+            sched.step()
         if val_loss < best:
             best, best_epoch, waited = val_loss, epoch, 0
             best_state = copy.deepcopy(net.state_dict())
