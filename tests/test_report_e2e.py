@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import satlab
 from satlab.cli import main
 from satlab.metrics import match_trails
+from satlab.photometry import standard_magnitude
 from satlab.report import STEPS, companion_entry, default_notebook_dir, injected_truth
 
 pytestmark = pytest.mark.slow
@@ -68,13 +69,15 @@ def test_report_summary_matches_the_sample(sample_run):
         assert summary["trails measured"]["value"] == int(phot["mag"].notna().sum())
     if "trails identified" in summary:  # 04 ran
         assert summary["trails identified"]["truth"] == len(truth)
-        # the injected magnitudes of the trails measured, or of all when none was recovered
-        injected = truth["mag_std"]
+        # the injected magnitudes of the trails measured, or of all when none was recovered,
+        # as seed 001 defines them: no phase normalisation
+        truth = truth.assign(injected_mag_std=standard_magnitude(truth["mag"], truth["range_km"]))
+        injected = truth["injected_mag_std"]
         listed = run_dir / "identified.parquet"
         identified = pd.read_parquet(listed) if listed.exists() else None
         if identified is not None and identified["mag_std"].notna().any():
             found = match_trails(pd.read_parquet(run_dir / "trails.parquet"), truth)
-            by_trail = found.loc[found["detected"]].set_index("match")["mag_std"]
+            by_trail = found.loc[found["detected"]].set_index("match")["injected_mag_std"]
             same = by_trail.reindex(identified.loc[identified["mag_std"].notna(), "trail"])
             injected = same.dropna() if same.notna().any() else injected
         assert summary["standard magnitude mean"]["truth"] == pytest.approx(injected.mean())
