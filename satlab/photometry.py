@@ -805,7 +805,7 @@ def _fit_segment(img, good, a, b, open_end, psf: PSF, gain, clip_sigma, smear):
     """One line-spread fit from segment ``a``-``b``: a robust pass, star clipping, a final pass.
 
     Returns ``(p, res, free, use, cut, escaped)`` (``escaped``: which free ends the fit
-    pushed to within half a PSF support of the cutout edge) or the reason it failed.
+    took to the cutout's edge) or the reason it failed.
     """
     from scipy import ndimage
 
@@ -863,8 +863,15 @@ def _fit_segment(img, good, a, b, open_end, psf: PSF, gain, clip_sigma, smear):
     outlier = use & (np.abs(cut.data - trail - back) > clip_sigma * floor)
     use &= ~ndimage.binary_dilation(outlier, iterations=1)
     p, res = _solve(cut, p, free, sigma, use, robust=False, t_out=t_out)
+    # an end the fit took to within half a PSF support of the cutout's edge (or past
+    # it) may go on beyond; only a trail that is there (a positive flux density) pulls
+    # it out, the ends of a fit to noise go anywhere
     near = 0.5 * _support_radius(psf)
-    escaped = (bool(free[2]) and p[2] < box[0] + near, bool(free[3]) and p[3] > box[1] - near)
+    pulled = p[5] > 0
+    escaped = (
+        bool(free[2]) and pulled and p[2] < box[0] + near,
+        bool(free[3]) and pulled and p[3] > box[1] - near,
+    )
     return p, res, free, use, cut, escaped
 
 
@@ -936,10 +943,18 @@ def fit_trail(
     # fragment). A free end the fit pushes to the cutout's edge has escaped the data:
     # start again from a longer segment, until the ends stay inside or reach the
     # footprint edge (open ends).
+    kept = None  # the last fit's flux density and open ends
     for attempt in range(_MAX_EXTENSIONS + 1):
         fitted = _fit_segment(img, good & footprint, a, b, open_end, psf, gain, clip_sigma, smear)
         if isinstance(fitted, str):
             return _failed(open_end, fitted)
+        if kept is not None and not fitted[0][5] > 0.7 * kept[0]:
+            # the longer segment dilutes the flux density: the trail does not go on (light
+            # beyond a bright trail's end, such as readout smear, drew the end out); the
+            # previous fit stands
+            open_end = kept[1]
+            break
+        kept = (fitted[0][5], list(open_end))
         p, res, free, use, cut, escaped = fitted
         ends = [(x + cut.x0, y + cut.y0) for x, y in cut.model.endpoints(*p[:4])]
         at_edge = _open_ends(footprint, *ends, psf, edge_px)
@@ -952,14 +967,17 @@ def fit_trail(
         for k, sign in enumerate((-1.0, 1.0)):
             if not grow[k]:
                 new.append((a, b)[k])
-            elif escaped[k]:
-                new.append((ends[k][0] + sign * reach * ux, ends[k][1] + sign * reach * uy))
-            else:  # it stopped at the footprint edge: an open end from now on
+            elif at_edge[k]:  # at or past the footprint edge: an open end from now on
                 new.append(ends[k])
+            else:  # past the cutout: start beyond it
+                new.append((ends[k][0] + sign * reach * ux, ends[k][1] + sign * reach * uy))
         a, b = new
         open_end = [
             o or e for o, e in zip(open_end, _open_ends(footprint, a, b, psf, edge_px), strict=True)
         ]
+    # a free end the fit left at or past the footprint edge stops at the edge, as open
+    # ends do
+    open_end = [o or (bool(free[2 + k]) and at_edge[k]) for k, o in enumerate(open_end)]
     m = cut.model
     n_free_ends = 2 - sum(open_end)
 
