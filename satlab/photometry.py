@@ -677,7 +677,7 @@ def _noise(cut: _Cutout, signal, bkg_std: float, gain: float | None) -> np.ndarr
     return np.sqrt(var)
 
 
-def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool, t_out=(-np.inf, np.inf)):
+def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool, t_out):
     """Weighted least squares over the ``free`` parameters (scipy's trust-region solver).
 
     ``t_out``: how far [px] along the line the ends may go (the cutout's extent).
@@ -944,6 +944,7 @@ def fit_trail(
     # start again from a longer segment, until the ends stay inside or reach the
     # footprint edge (open ends).
     kept = None  # the last fit's flux density and open ends
+    reach = 2.0 * _support_radius(psf) + 20.0  # how far past the cutout a new start lies
     for attempt in range(_MAX_EXTENSIONS + 1):
         fitted = _fit_segment(img, good & footprint, a, b, open_end, psf, gain, clip_sigma, smear)
         if isinstance(fitted, str):
@@ -962,7 +963,6 @@ def fit_trail(
         if not any(grow) or attempt == _MAX_EXTENSIONS:
             break
         ux, uy = -math.sin(p[1]), math.cos(p[1])
-        reach = 2.0 * _support_radius(psf) + 20.0
         new = []
         for k, sign in enumerate((-1.0, 1.0)):
             if not grow[k]:
