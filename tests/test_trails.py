@@ -135,6 +135,30 @@ def test_slivers_along_a_wide_trail_are_part_of_it():
     assert len(trails_from_mask(m)) == 2
 
 
+def test_halves_of_a_trail_around_a_gap_are_one_trail():
+    # a bright star in the middle cuts a wide trail in two; each half's fitted angle is
+    # a few degrees off (seen on the sample archive: 78 px halves, 7 degrees apart)
+    m = strip(60, 10, 88, 85, 22) | strip(99, 120, 117, 195, 22)
+    df = trails_from_mask(m)
+    assert len(df) == 1
+    assert df.iloc[0].length_px > 170
+
+
+def test_hysteresis_keeps_a_faint_trail_whole():
+    # a faint trail's probability sags below 0.5 except over a confident stretch
+    seg = (20, 40, 180, 140)
+    prob = np.where(strip(*seg, 10), 0.35, 0.02)
+    prob[strip(80, 77.5, 110, 96.25, 10)] = 0.9
+    assert trails_from_mask(prob).length_px.max() < 45  # the confident stretch only
+    df = trails_from_mask(prob, low=0.3)
+    assert len(df) == 1
+    assert_segment(df.iloc[0], *seg, pos_px=3.0, angle_deg=1.0)
+    with pytest.warns(SatlabWarning, match="no elongated"):  # no confident core: nothing
+        assert len(trails_from_mask(np.where(prob > 0.5, 0.4, prob), low=0.3)) == 0
+    with pytest.raises(InputError, match="low"):
+        trails_from_mask(prob, low=0.6)
+
+
 def test_two_crossing_trails_and_probabilities():
     a, b = (20, 30, 180, 60), (60, 180, 140, 10)
     prob = np.where(strip(*a, 10), 0.9, 0.05) + np.where(strip(*b, 10), 0.7, 0.0)
