@@ -829,7 +829,7 @@ def _fit_segment(img, good, a, b, open_end, psf: PSF, gain, clip_sigma, smear):
     # holds them and the padded FFT grid would wrap the segment around)
     t_out = _extend_open_ends(m, rho_c, theta, t0, t1, (True, True))
     box = _box_range(m, rho_c, theta)
-    t0, t1 = _extend_open_ends(m, rho_c, theta, t0, t1, open_end)
+    t0, t1 = (t_out[0] if open_end[0] else t0), (t_out[1] if open_end[1] else t1)
 
     unit = m.unit(rho_c, theta, t0, t1, 1.0)
     sky = _sky_and_stars(cut, unit, fwhm=fwhm, clip_sigma=clip_sigma, gain=gain)

@@ -226,8 +226,6 @@ def test_batchnorm_statistics_come_from_the_calibration_inputs(rng):
 
 def test_segmenter_frame_scores_for_hard_negative_mining():
     """trail-unet mines hard negatives too: a frame scores its highest pixel probability."""
-    import numpy as np
-
     from satlab.detect import segment
     from satlab.train.core import _scores
     from satlab.train.data import simulated_set

@@ -21,8 +21,8 @@ from .loop import fit, predict_logits
 
 __all__ = ["RECIPES", "train_model"]
 
-# The shipped weights' recipes: sized so that each trains in under an hour on one core
-# (fixed epoch counts rather than time budgets, so runs are reproducible).
+# The shipped weights' recipes: sized so that each trains in about an hour on this 2-core
+# CPU (fixed epoch counts rather than time budgets, so runs are reproducible).
 # Trails are drawn by S/N (``snr_range`` of snr_avg, seed 002 §3.1), not by magnitude: a
 # magnitude range puts most CHEOPS trails below the noise (fast objects spread their
 # light thin), so "trail" labels would mean nothing a network can learn. The ranges reach
