@@ -17,6 +17,7 @@ step before it ran, since it reads their files); the others are listed as skippe
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -404,6 +405,7 @@ def run_report(
     kernel_name: str | None = None,
     notebook_dir=None,
     progress: bool = True,
+    cell_timeout: float | None = 3600.0,
 ) -> ReportResult:
     """Run the notebook chain on ``input`` and export ``report.html``.
 
@@ -427,6 +429,13 @@ def run_report(
         Where the chain notebooks are (default :func:`default_notebook_dir`).
     progress : bool
         Show tqdm progress over the steps and cells.
+    cell_timeout : float or None [s]
+        Longest a cell may run. Now and then a cell's reply never reaches papermill
+        while the kernel sits idle (a stall seen a few times in hundreds of runs), which
+        would hold the report forever: a step with a cell past this limit runs once more
+        in a fresh kernel, and fails if that happens again. The slowest cell on the
+        sample archive takes about a minute; raise it (or ``None``: no limit) for
+        archives whose steps take longer.
 
     Returns
     -------
@@ -438,9 +447,9 @@ def run_report(
     satlab.errors.InputError
         An unknown parameter or one of the wrong type.
     ReportError
-        A notebook failed; the message names the notebook, cell and exception. The
-        executed notebooks and files of the steps up to the failure stay in the run
-        directory and ``run.json`` records the failure.
+        A notebook failed (or a cell ran past ``cell_timeout`` twice); the message names
+        the notebook, cell and exception. The executed notebooks and files of the steps
+        up to the failure stay in the run directory and ``run.json`` records the failure.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -453,6 +462,10 @@ def run_report(
     parameters = _check_parameters(dict(parameters or {}), declared)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise InputError(f"seed: expected an integer, got {seed!r}")
+    if cell_timeout is not None and not (
+        isinstance(cell_timeout, int | float) and math.isfinite(cell_timeout) and cell_timeout > 0
+    ):
+        raise InputError(f"cell_timeout: expected seconds > 0 or None, got {cell_timeout!r}")
     source = _resolve_input(input)
     run_dir = _new_run_dir(Path(out), seed)
 
@@ -479,26 +492,42 @@ def run_report(
             mine.update({"run_dir": str(run_dir), "seed": seed})
             if step.name in declared["input"]["notebooks"]:
                 mine["input"] = source
-            try:
-                papermill.execute_notebook(
-                    str(notebook_dir / step.notebook),
-                    str(run_dir / step.notebook),
-                    parameters=mine,
-                    kernel_name=kernel_name,
-                    cwd=str(run_dir),
-                    progress_bar=progress,
-                )
-            except PapermillExecutionError as exc:
-                status[step.name] = f"failed at In [{exc.exec_count}]: {exc.ename}: {exc.evalue}"
-                meta["finished_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
-                _write_json(run_dir / "run.json", meta)
-                raise ReportError(
-                    f"{step.notebook} failed at In [{exc.exec_count}] (cell {exc.cell_index} "
-                    f"of the executed notebook): {exc.ename}: {exc.evalue}. The notebook "
-                    f"with the traceback is {run_dir / step.notebook}; earlier steps' outputs "
-                    f"are kept in {run_dir}"
-                ) from exc
-            status[step.name] = "ran"
+            for attempt in (1, 2):
+                try:
+                    papermill.execute_notebook(
+                        str(notebook_dir / step.notebook),
+                        str(run_dir / step.notebook),
+                        parameters=mine,
+                        kernel_name=kernel_name,
+                        cwd=str(run_dir),
+                        progress_bar=progress,
+                        execution_timeout=cell_timeout,
+                    )
+                    break
+                except PapermillExecutionError as exc:
+                    status[step.name] = (
+                        f"failed at In [{exc.exec_count}]: {exc.ename}: {exc.evalue}"
+                    )
+                    raise _failed_step(
+                        run_dir,
+                        meta,
+                        step,
+                        f"failed at In [{exc.exec_count}] (cell {exc.cell_index} of the "
+                        f"executed notebook): {exc.ename}: {exc.evalue}",
+                    ) from exc
+                except TimeoutError as exc:  # nbclient's CellTimeoutError
+                    if attempt == 2:
+                        status[step.name] = f"failed: a cell ran past {cell_timeout:g} s twice"
+                        raise _failed_step(
+                            run_dir,
+                            meta,
+                            step,
+                            f"failed: a cell ran past the {cell_timeout:g} s cell timeout "
+                            f"twice ({exc}); raise --cell-timeout if its work takes longer",
+                        ) from exc
+                    status[step.name] = f"retrying: a cell ran past {cell_timeout:g} s"
+                    _write_json(run_dir / "run.json", meta)
+            status[step.name] = "ran" if attempt == 1 else "ran (once more: a cell stalled)"
             _write_json(run_dir / "run.json", meta)
 
     summary = read_summary(run_dir)
@@ -509,6 +538,16 @@ def run_report(
     meta["html"] = html.name
     _write_json(run_dir / "run.json", meta)
     return ReportResult(run_dir=run_dir, html=html, summary=summary, steps=dict(status))
+
+
+def _failed_step(run_dir: Path, meta: dict, step: Step, message: str) -> ReportError:
+    """Record the end of a failed run in ``run.json``; the error naming the notebook."""
+    meta["finished_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
+    _write_json(run_dir / "run.json", meta)
+    return ReportError(
+        f"{step.notebook} {message}. The notebook with the traceback is "
+        f"{run_dir / step.notebook}; earlier steps' outputs are kept in {run_dir}"
+    )
 
 
 def _plan(notebook_dir: Path) -> tuple[list[Step], dict[str, str]]:
@@ -671,7 +710,15 @@ def _export_html(run_dir: Path, meta: dict, summary, steps: list[Step]) -> Path:
 @click.option("--kernel", default=None, help="Jupyter kernel name (default: python3).")
 @click.option("--list-parameters", is_flag=True, help="List the chain's parameters and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def report_command(input_, parameters, out, seed, kernel, list_parameters, quiet):
+@click.option(
+    "--cell-timeout",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Seconds a cell may run before its step runs once more in a fresh kernel "
+    "(a stalled reply); 0: no limit.",
+)
+def report_command(input_, parameters, out, seed, kernel, list_parameters, quiet, cell_timeout):
     """Run the notebook chain (load, detect, photometry, crossmatch, trends) on INPUT.
 
     Writes a new run directory under --out with the executed notebooks, run.json,
@@ -698,6 +745,7 @@ def report_command(input_, parameters, out, seed, kernel, list_parameters, quiet
         seed=seed,
         kernel_name=kernel,
         progress=not quiet,
+        cell_timeout=cell_timeout or None,
     )
     click.echo(f"run directory: {result.run_dir}")
     click.echo(f"report: {result.html}")

@@ -171,6 +171,44 @@ def test_a_failed_step_names_notebook_and_cell_and_keeps_earlier_outputs(tmp_pat
     assert (run_dir / "02_detection.ipynb").is_file()  # papermill's notebook with the traceback
 
 
+@pytest.mark.slow
+def test_a_stalled_cell_runs_once_more_then_the_step_fails(tmp_path):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    # a cell that hangs on its first run only (a lost reply looks the same to papermill)
+    _notebook(
+        nb_dir / STEPS[0].notebook,
+        'input: str = "x"  # what to load\nrun_dir: str = "."  # run dir\nseed: int = 0  # seed',
+        "import time\nfrom pathlib import Path\nfrom satlab.report import record",
+        "flag = Path(run_dir, 'tried')\n"
+        "if not flag.exists():\n    flag.touch()\n    time.sleep(60)\n"
+        "record(run_dir, '01_archive', 'frames analysed', 4)",
+    )
+    runs = tmp_path / "runs"
+    result = run_report(
+        str(tmp_path), out=runs, seed=1, notebook_dir=nb_dir, progress=False, cell_timeout=8
+    )
+    assert result.steps["01_archive"] == "ran (once more: a cell stalled)"
+    assert read_summary(result.run_dir)["value"].tolist() == [4]
+
+    # stalled twice: the step fails, naming the notebook and the limit to raise
+    _notebook(
+        nb_dir / STEPS[0].notebook,
+        'input: str = "x"  # what to load\nrun_dir: str = "."  # run dir\nseed: int = 0  # seed',
+        "import time",
+        "time.sleep(60)",
+    )
+    with pytest.raises(ReportError, match=r"01_archive.ipynb failed: a cell ran past the 8 s"):
+        run_report(
+            str(tmp_path), out=runs, seed=2, notebook_dir=nb_dir, progress=False, cell_timeout=8
+        )
+    (failed,) = [d for d in runs.iterdir() if d.name.endswith("seed2")]
+    meta = json.loads((failed / "run.json").read_text())
+    assert meta["steps"]["01_archive"] == "failed: a cell ran past 8 s twice"
+    with pytest.raises(InputError, match="cell_timeout"):
+        run_report(str(tmp_path), out=runs, notebook_dir=nb_dir, cell_timeout=0)
+
+
 def test_companion_entries_of_the_bundled_sample():
     assert companion_entry("cheops-sample", "truth") == "cheops-archive-truth"
     assert companion_entry("cheops-archive", "tle") == "cheops-archive-tle"
