@@ -20,10 +20,14 @@ the aliasing of narrow PSFs. Free parameters: ``rho, theta, t0, t1``, a PSF widt
 ``lam`` and the background terms. Stars are masked out to where their PSF wings fall
 below a tenth of the noise, outliers clipped after a robust first fit; on the trail both
 are judged against running medians of the trail's own brightness, so a tumbling object's
-bright stretches stay in and ``lam`` is its mean over the visible part. Errors come from
+bright stretches stay in and ``lam`` is its mean over the visible part. A peak near the
+trail that a point source fits better than a stretch of trail is a star too (a faint
+CHEOPS donut on the trail, as wide as the running median's window). Errors come from
 the covariance of the weighted least-squares fit, scaled by the reduced chi-square and by
-the scatter of the flux fitted along empty parallel lines when those exceed one (sky
-structure is correlated along a trail; white noise alone underestimates it).
+the scatter of the flux fitted along empty lines beside and across the trail when those
+exceed one (sky structure is correlated along a trail; white noise alone underestimates
+it), plus, for a trail whose brightness changes along it, the part of its mean the
+masked stretches hide.
 
 A trail whose end leaves the footprint (image edge or the CHEOPS circular crop) has that
 end fixed beyond the edge: only its visible part is measured, and ``flux`` is the flux of
@@ -621,10 +625,76 @@ def _local_density(cut: _Cutout, excess: np.ndarray, unit: np.ndarray, core, fwh
     return np.interp(cut.along, centres, values)
 
 
-def _sky_and_stars(cut: _Cutout, unit: np.ndarray, *, fwhm, clip_sigma, gain):
+_STAR_DCHI2 = 25.0  # a point source must beat a bright stretch of trail by 5 sigma
+_STAR_CANDIDATES = 20
+
+
+def _stars_near_trail(cut: _Cutout, unit, line, use, bkg, std, *, fwhm, gain):
+    """Stars on or beside the trail: ``[(row, col, peak height [ADU])]``.
+
+    The running-median test of :func:`_sky_and_stars` lets a bright trail stretch stand,
+    so a star as wide as its window passes as one: a faint CHEOPS donut on a faint trail,
+    below the per-pixel cut, was fitted as trail light (up to 0.7 mag too bright). Each peak
+    of the smoothed image within two widths of the trail is fitted, on the pixels within
+    one FWHM of it, twice: trail + a point source there, and trail + a stretch of the
+    trail two FWHM long at the same place (what a tumbling object's glint looks like).
+    The point source is a star when it fits better by ``_STAR_DCHI2``.
+    """
+    from scipy import ndimage
+    from skimage.feature import peak_local_max
+
+    rho_c, theta = line
+    m = cut.model
+    sigma_g = fwhm / 2.355
+    weight = ndimage.gaussian_filter(use.astype(float), sigma_g)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        smooth = ndimage.gaussian_filter(np.where(use, cut.data - bkg, 0.0), sigma_g) / weight
+    zone = use & (weight > 0.3) & (cut.dist <= 2.0 * fwhm + 2.0)
+    if zone.sum() < 20:
+        return []
+    # candidates: 5 sigma of the smoothed pixel noise (a Gaussian of sigma s keeps
+    # 1 / (2 sqrt(pi) s) of it) above the zone's median
+    threshold = np.median(smooth[zone]) + 5.0 * std / (2.0 * math.sqrt(math.pi) * sigma_g)
+    peaks = peak_local_max(
+        np.where(zone, smooth, -np.inf),
+        min_distance=max(1, round(fwhm / 2.0)),
+        threshold_abs=threshold,
+        num_peaks=_STAR_CANDIDATES,
+        exclude_border=False,
+    )
+    if not len(peaks):
+        return []
+    yy, xx = np.indices(cut.data.shape)
+    ux, uy = -math.sin(theta), math.cos(theta)
+    sigma = _noise(cut, np.clip(cut.data - bkg, 0.0, None), std, gain)
+    stars = []
+    for py, px in peaks:
+        near = use & ((yy - py) ** 2 + (xx - px) ** 2 <= fwhm**2)
+        if near.sum() < 20:
+            continue
+        x, y = px - m.centre[0], py - m.centre[1]
+        tp = x * ux + y * uy
+        point = m.point(px, py)
+        stretch = m.unit(rho_c, theta, tp - fwhm, tp + fwhm, 1.0)
+        w = 1.0 / sigma[near]
+        d = (cut.data[near] - bkg) * w
+        chi2 = []
+        for extra in (point, stretch):
+            design = np.column_stack([np.ones(near.sum()), unit[near], extra[near]]) * w[:, None]
+            coef, *_ = np.linalg.lstsq(design, d, rcond=None)
+            r = d - design @ coef
+            chi2.append((float(r @ r), coef[2]))
+        (chi_point, amp), (chi_stretch, _) = chi2
+        if amp > 0 and chi_stretch - chi_point > _STAR_DCHI2:
+            stars.append((int(py), int(px), float(amp * point.max())))
+    return stars
+
+
+def _sky_and_stars(cut: _Cutout, unit: np.ndarray, *, fwhm, clip_sigma, gain, line=None):
     """Background level and noise [ADU] from pixels away from the trail, and the pixels
     to use: stars (compact sources above ``clip_sigma``) masked with half a PSF margin,
-    on the trail too. Returns ``(bkg, std, use)`` or the reason there is none."""
+    on the trail too. ``line = (rho_c, theta)`` of ``unit`` adds the point-source test
+    of :func:`_stars_near_trail`. Returns ``(bkg, std, use)`` or the reason there is none."""
     from scipy import ndimage
 
     use = cut.good.copy()
@@ -650,10 +720,14 @@ def _sky_and_stars(cut: _Cutout, unit: np.ndarray, *, fwhm, clip_sigma, gain):
     # each star is masked out to where its PSF wings fall below a tenth of the noise: a
     # bright star's wings outshine a faint trail far beyond its 5-sigma core
     labels, n = ndimage.label(bright)
-    if n:
+    peaks = ndimage.maximum_position(np.where(bright, excess, -np.inf), labels, range(1, n + 1))
+    heights = list(ndimage.maximum(excess, labels, range(1, n + 1))) if n else []
+    if line is not None:
+        found = _stars_near_trail(cut, unit, line, use & ~bright, bkg, std, fwhm=fwhm, gain=gain)
+        peaks = list(peaks) + [(py, px) for py, px, _ in found]
+        heights += [h for *_, h in found]
+    if heights:
         yy, xx = np.indices(cut.data.shape)
-        peaks = ndimage.maximum_position(np.where(bright, excess, -np.inf), labels, range(1, n + 1))
-        heights = ndimage.maximum(excess, labels, range(1, n + 1))
         radius = np.interp(
             np.log(np.maximum(np.asarray(heights) / (0.1 * std), 1.0)),
             np.log(1.0 / np.maximum(cut.model.envelope, 1e-300)),
@@ -742,14 +816,23 @@ def _solve(cut: _Cutout, p0, free, sigma, use, *, robust: bool, t_out):
     return full(res.x), res
 
 
-def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sigma) -> float:
-    """Error inflation from empty lines parallel to the trail (1 when the sky is clean).
+_NULL_OFFSETS = (-3.5, -2.5, -1.5, 1.5, 2.5, 3.5)  # [widths] parallel lines
+_NULL_TURNS = (45.0, 90.0, 135.0)  # [deg] lines turned about the trail's middle
+_NULL_COVER = 0.5  # a null line needs this fraction of the trail's model on usable pixels
 
-    The covariance of the fit knows white noise only; star wings, smear and sky structure
-    are correlated over a trail's length. On a cutout wide enough for them, the flux
-    density fitted along parallel lines 1.5-3.5 widths away (fitted trail subtracted, same
-    background terms) should scatter like its own statistical error. When they do not (a
-    chi-square test at 99 %), the ratio's robust width scales the errors.
+
+def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sigma) -> float:
+    """Error inflation from empty lines near the trail (1 when the sky is clean).
+
+    The covariance of the fit knows white noise only; star wings, stars outside the
+    footprint and sky structure are correlated over a trail's length. On a cutout wide
+    enough for them, the flux density fitted along lines of the trail's length where
+    there is no trail (fitted trail subtracted, same background terms) should scatter
+    like its own statistical error: lines parallel to the trail 1.5-3.5 widths away and
+    lines through its middle turned by 45, 90 and 135 deg and offset like those (on a
+    CHEOPS frame the trail spans the crop circle, where parallel lines soon run out of
+    pixels). When they do not scatter so (a chi-square test at 99 %), the ratio's robust
+    width scales the errors.
     """
     a, b = tuple(ends[0]), tuple(ends[1])
     cut = _cutout(img, good, a, b, psf, smear, margin=math.ceil(4.0 * psf.fwhm + 2.0))
@@ -765,19 +848,31 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
         model, rho, th, ca[0] * ux + ca[1] * uy, cb[0] * ux + cb[1] * uy, open_end
     )
     unit = model.unit(rho, th, t0, t1, scale)
-    sky = _sky_and_stars(cut, unit, fwhm=psf.fwhm, clip_sigma=clip_sigma, gain=gain)
+    sky = _sky_and_stars(cut, unit, fwhm=psf.fwhm, clip_sigma=clip_sigma, gain=gain, line=(rho, th))
     if isinstance(sky, str):
         return 1.0
-    _, std, use = sky
+    _, std, usable = sky
+    own = unit[usable].sum()
+    # off the trail itself: a 5 % model error there (a bright trail is never quite the
+    # model) would exceed a tenth of the noise
+    use = usable & ~(0.05 * lam * unit > 0.1 * std)
     resid = cut.data - lam * unit
     w = 1.0 / _noise(cut, lam * unit, std, gain)[use]
     basis = cut.basis[:, use].T
-    own = unit[use].sum()
     width = max(scale * psf.fwhm, 3.0)
+    # the trail's middle, and the lines: (angle, rho, t0, t1) in the cutout's frame
+    mx, my = rho * math.cos(th) + (t0 + t1) / 2.0 * ux, rho * math.sin(th) + (t0 + t1) / 2.0 * uy
+    half = (t1 - t0) / 2.0
+    lines = [(th, rho + k * width, t0, t1) for k in _NULL_OFFSETS]
+    for turn in _NULL_TURNS:
+        tt = th + math.radians(turn)
+        r0 = mx * math.cos(tt) + my * math.sin(tt)
+        tm = -mx * math.sin(tt) + my * math.cos(tt)
+        lines += [(tt, r0 + k * width, tm - half, tm + half) for k in (0.0, *_NULL_OFFSETS)]
     ratios = []
-    for k in (-3.5, -2.5, -1.5, 1.5, 2.5, 3.5):
-        null = model.unit(rho + k * width, th, t0, t1, scale)
-        if not null[use].sum() >= 0.7 * own > 0:
+    for tt, rr, a0, a1 in lines:
+        null = model.unit(rr, tt, a0, a1, scale)
+        if not null[use].sum() >= _NULL_COVER * own > 0:
             continue  # that line leaves the usable part of the cutout
         design = np.column_stack([null[use], basis]) * w[:, None]
         coef, *_ = np.linalg.lstsq(design, resid[use] * w, rcond=None)
@@ -786,7 +881,7 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
         except np.linalg.LinAlgError:
             continue
         ratios.append(coef[0] / err)
-    if len(ratios) < 2:
+    if len(ratios) < 3:
         return 1.0
     from scipy.stats import chi2
 
@@ -798,14 +893,64 @@ def _null_lines(img, ends, p, open_end, psf: PSF, *, good, smear, gain, clip_sig
     return max(1.0, float(np.median(np.abs(r))) / 0.6745)
 
 
+def _unseen_error(cut: _Cutout, p, use, sigma, fwhm, footprint) -> float:
+    """Error [ADU/px] of ``lam`` from the stretches of the trail the fit could not use.
+
+    ``lam`` is the mean flux density of the stretches the fit saw; masked stars and
+    gaps hide the rest. A tumbling object's brightness changes along its trail: when the
+    densities of the whole stretches the fit saw scatter beyond their noise (a chi-square
+    test at 99 %), each unseen stretch differs from their mean by about that scatter
+    (robust width, noise removed), and the mean over all ``n`` stretches misses
+    ``n_unseen`` of them: ``spread sqrt(n_unseen) / n``. Stretches count over the
+    ``footprint`` (the frame's), whatever masks hide.
+    """
+    from scipy.stats import chi2
+
+    m = cut.model
+    unit = m.unit(*p[:5])
+    ny, nx = cut.data.shape
+    inside = footprint[cut.y0 : cut.y0 + ny, cut.x0 : cut.x0 + nx]
+    core = inside & (unit > 0.5 * unit.max())
+    if core.sum() < 5:
+        return 0.0
+    resid = cut.data - np.tensordot(p[6:], cut.basis, axes=1)
+    yy, xx = np.indices(cut.data.shape)
+    t = (xx - m.centre[0]) * -math.sin(p[1]) + (yy - m.centre[1]) * math.cos(p[1])
+    step = max(fwhm, 8.0)  # the PSF smooths brightness changes shorter than itself
+    which = np.digitize(t, np.arange(t[core].min(), t[core].max() + step, step))
+    n, n_unseen, lams, variances = 0, 0, [], []
+    for k in np.unique(which[core]):
+        stretch = core & (which == k)
+        used = stretch & use
+        if stretch.sum() < 5:
+            continue
+        n += 1
+        n_unseen += used.sum() < 0.5 * stretch.sum()
+        if used.sum() >= 0.8 * stretch.sum():  # whole: a partly masked one is no sample
+            w = unit[used] / sigma[used] ** 2
+            lams.append(float(w @ resid[used]) / float(w @ unit[used]))
+            variances.append(1.0 / float(w @ unit[used]))
+    if not n_unseen or len(lams) < 2:
+        return 0.0
+    lams = np.asarray(lams)
+    # a bright trail is never quite the model: differences within 5 % are the model's
+    variances = np.asarray(variances) + (0.05 * float(np.median(lams))) ** 2
+    mean = float(np.average(lams, weights=1.0 / variances))
+    if float(np.sum((lams - mean) ** 2 / variances)) <= chi2.ppf(0.99, lams.size - 1):
+        return 0.0  # the seen stretches agree: no sign of a brightness change
+    width = 1.4826 * float(np.median(np.abs(lams - np.median(lams))))
+    spread = max(0.0, width**2 - float(np.mean(variances)))
+    return math.sqrt(spread * n_unseen) / n
+
+
 _MAX_EXTENSIONS = 3
 
 
 def _fit_segment(img, good, a, b, open_end, psf: PSF, gain, clip_sigma, smear):
     """One line-spread fit from segment ``a``-``b``: a robust pass, star clipping, a final pass.
 
-    Returns ``(p, res, free, use, cut, escaped)`` (``escaped``: which free ends the fit
-    took to the cutout's edge) or the reason it failed.
+    Returns ``(p, res, free, use, cut, escaped, sigma)`` (``escaped``: which free ends the
+    fit took to the cutout's edge; ``sigma``: the pixel errors) or the reason it failed.
     """
     from scipy import ndimage
 
@@ -832,7 +977,9 @@ def _fit_segment(img, good, a, b, open_end, psf: PSF, gain, clip_sigma, smear):
     t0, t1 = (t_out[0] if open_end[0] else t0), (t_out[1] if open_end[1] else t1)
 
     unit = m.unit(rho_c, theta, t0, t1, 1.0)
-    sky = _sky_and_stars(cut, unit, fwhm=fwhm, clip_sigma=clip_sigma, gain=gain)
+    sky = _sky_and_stars(
+        cut, unit, fwhm=fwhm, clip_sigma=clip_sigma, gain=gain, line=(rho_c, theta)
+    )
     if isinstance(sky, str):
         return sky
     _, std, use = sky
@@ -872,7 +1019,7 @@ def _fit_segment(img, good, a, b, open_end, psf: PSF, gain, clip_sigma, smear):
         bool(free[2]) and pulled and p[2] < box[0] + near,
         bool(free[3]) and pulled and p[3] > box[1] - near,
     )
-    return p, res, free, use, cut, escaped
+    return p, res, free, use, cut, escaped, sigma
 
 
 def fit_trail(
@@ -956,7 +1103,7 @@ def fit_trail(
             open_end = kept[1]
             break
         kept = (fitted[0][5], list(open_end))
-        p, res, free, use, cut, escaped = fitted
+        p, res, free, use, cut, escaped, sigma = fitted
         ends = [(x + cut.x0, y + cut.y0) for x, y in cut.model.endpoints(*p[:4])]
         at_edge = _open_ends(footprint, *ends, psf, edge_px)
         grow = [bool(free[2 + k]) and (escaped[k] or at_edge[k]) for k in range(2)]
@@ -991,6 +1138,7 @@ def fit_trail(
         cov[np.ix_(free, free)] = cf
     except np.linalg.LinAlgError:
         pass
+    cov[5, 5] += _unseen_error(cut, p, use, sigma, psf.fwhm, footprint) ** 2
     r, th, t0, t1, s, lam = p[:6]
 
     # geometry in frame coordinates; open ends stop at the footprint edge

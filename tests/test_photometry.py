@@ -212,6 +212,32 @@ def test_fit_masks_a_star_on_the_trail(rng):
     assert res["n_pix"] < clean["n_pix"]  # the star's pixels were dropped
 
 
+def test_a_faint_star_on_a_faint_cheops_trail_is_masked(rng):
+    """A CHEOPS donut star below the per-pixel cut, on a trail below the noise.
+
+    The running median along the trail takes a star as wide as its window for a bright
+    stretch of trail: 30 % too much flux, 12 sigma off, before the point-source test.
+    """
+    from satlab.simulate import get_preset
+
+    cheops = get_preset("cheops")
+    psf = PSF.from_image(
+        cheops.telescope.psf(cheops.detector.pixel_size).kernel, pixel_integrated=False
+    )
+    shape, bkg, noise, lam = (200, 200), 2000.0, 14.0, 300.0
+    a, b = (10.0, 60.0), (190.0, 150.0)
+    length = math.hypot(b[0] - a[0], b[1] - a[1])
+    model = _LineModel(shape, psf, pad=30)
+    star = 2.0e4 * model.point(a[0] + 0.3 * (b[0] - a[0]), a[1] + 0.3 * (b[1] - a[1]))
+    trail = render(psf, (a, b), lam, shape=shape)
+    assert star.max() < 5 * noise and trail.max() < noise
+    for _ in range(2):
+        img = bkg + trail + star + rng.normal(0, noise, shape)
+        res = fit_trail(img, *a, *b, psf=psf)
+        assert res["flux"] / (lam * length) == pytest.approx(1.0, abs=0.08)
+        assert abs(res["flux"] - lam * length) < 3 * res["flux_err"]
+
+
 def test_trail_crossing_the_border_measures_the_visible_part(rng):
     psf = PSF.gaussian(3.0)
     a, b = (-30.0, 10.0), (120.0, 70.0)  # enters and leaves the 90 x 80 image
@@ -464,6 +490,56 @@ def test_null_lines_of_a_line_off_the_image_change_nothing(rng):
     good = np.ones(SHAPE, bool)
     args = dict(good=good, smear=None, gain=None, clip_sigma=5.0)
     assert _null_lines(img, ends, p, (False, False), PSF.gaussian(3.0), **args) == 1.0
+
+
+def test_null_lines_scale_errors_on_a_crowded_crop_circle(rng):
+    """Faint stars below any per-pixel cut add flux along any line: the lines beside
+    and across the trail see it and scale the errors; on white noise they do not."""
+    from satlab.photometry import _null_lines
+
+    shape, psf = (120, 120), PSF.gaussian(10.0)
+    footprint = circular_footprint(shape)
+    model = _LineModel(shape, psf, pad=20)
+    a, b = (6.0, 50.0), (114.0, 70.0)
+    length = math.hypot(b[0] - a[0], b[1] - a[1])
+    theta = math.atan2(-(b[0] - a[0]) / length, (b[1] - a[1]) / length)
+    rho_c = (a[0] - model.centre[0]) * math.cos(theta) + (a[1] - model.centre[1]) * math.sin(theta)
+    p = np.array([rho_c, theta, -length / 2, length / 2, 1.0, 0.0, BKG, 0.0, 0.0])
+    args = dict(good=footprint, smear=None, gain=None, clip_sigma=5.0)
+    for _ in range(3):
+        white = np.where(footprint, BKG + rng.normal(0, NOISE, shape), np.nan)
+        assert _null_lines(white, [a, b], p, (True, True), psf, **args) == 1.0
+        crowded = white + sum(
+            rng.uniform(100, 300) * model.point(*rng.uniform(0, 120, 2)) for _ in range(60)
+        )
+        assert _null_lines(crowded, [a, b], p, (True, True), psf, **args) > 1.5
+
+
+def test_hidden_stretches_of_a_changing_trail_add_error(rng):
+    """A masked third of a trail adds error only when the seen stretches differ."""
+    from satlab.photometry import _fit_segment, _unseen_error
+
+    psf, shape = PSF.gaussian(8.0), (100, 160)
+    xs = np.linspace(-20.0, 180.0, 41)
+    ramp = np.interp((xs[:-1] + xs[1:]) / 2, [-20.0, 180.0], [30.0, 210.0])
+    footprint = np.ones(shape, bool)
+    hidden = footprint.copy()
+    hidden[:, 100:] = False
+    for lams, good, expected in (
+        (ramp, hidden, "error"),
+        (np.full(ramp.size, 120.0), hidden, "none"),
+        (ramp, footprint, "none"),
+    ):
+        clean = sum(
+            render(psf, ((x0, 50.0), (x1, 50.0)), lam, shape=shape)
+            for x0, x1, lam in zip(xs[:-1], xs[1:], lams, strict=True)
+        )
+        img = BKG + clean + rng.normal(0, NOISE, shape)
+        p, _, _, use, cut, _, sigma = _fit_segment(
+            img, good, (-20.0, 50.0), (180.0, 50.0), [True, True], psf, None, 5.0, None
+        )
+        extra = _unseen_error(cut, p, use, sigma, psf.fwhm, footprint)
+        assert (extra > 1.0) if expected == "error" else extra == 0.0, (expected, extra)
 
 
 def test_trail_off_the_image_gets_a_reason(rng):
