@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -1508,11 +1508,27 @@ def reference_zero_point(
 # --- the table ------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4)
+def _instrument_kernel(preset: str) -> np.ndarray:
+    from .simulate.presets import get_preset
+
+    p = get_preset(preset)
+    return p.telescope.psf(p.detector.pixel_size).kernel
+
+
 def _resolve_psf(psf, ds, trails) -> PSF:
     if isinstance(psf, PSF):
         return psf
     if psf is not None and not isinstance(psf, str):
         return PSF.from_image(psf)
+    if psf is None:
+        from .simulate.presets import PRESETS, get_preset
+
+        names = {get_preset(name).instrument: name for name in PRESETS}
+        preset = names.get(ds.attrs.get("instrument"))
+        if preset is not None and get_preset(preset).telescope.mode != "seeing":
+            # the donut the simulator renders is sampled at pixel centres, not integrated
+            return PSF.from_image(_instrument_kernel(preset), pixel_integrated=False)
     fwhm = ds.attrs.get("psf_fwhm")
     if fwhm is None and "width_px" in trails and np.isfinite(trails["width_px"]).any():
         fwhm = float(np.nanmedian(trails["width_px"]))
@@ -1626,8 +1642,11 @@ def trail_photometry(
     zero_point_err : float [mag]
         Error of a given zero point.
     psf : PSF, 2-D array, "gaussian", "moffat" or None
-        Instrument PSF. Strings and ``None`` use ``frames.attrs["psf_fwhm"]`` or the
-        median ``width_px`` of the trails as FWHM (Gaussian by default).
+        Instrument PSF. ``None``: the instrument's own PSF when ``frames.attrs
+        ["instrument"]`` names a satlab preset whose PSF is fixed (CHEOPS: its defocused
+        donut, which no Gaussian fits: faint trails came out up to 0.8 mag off), else
+        as "gaussian". Strings use ``frames.attrs["psf_fwhm"]`` or the median
+        ``width_px`` of the trails as FWHM.
     method : {"fit", "aperture"}
         The line-spread model fit (:func:`fit_trail`) or the photutils aperture baseline
         (:func:`aperture_trail`).

@@ -82,8 +82,10 @@ def test_report_summary_matches_the_sample(sample_run):
             by_trail = found.loc[found["detected"]].set_index("match")["injected_mag_std"]
             same = by_trail.reindex(identified.loc[identified["mag_std"].notna(), "trail"])
             injected = same.dropna() if same.notna().any() else injected
-        assert summary["standard magnitude mean"]["truth"] == pytest.approx(injected.mean())
-        assert summary["standard magnitude mean"]["unit"] == "mag"
+        mean = summary["standard magnitude mean"]
+        assert mean["truth"] == pytest.approx(injected.mean()) and mean["unit"] == "mag"
+        if mean["value"] is not None:  # within the photometry issue's 0.1 mag
+            assert abs(mean["value"] - mean["truth"]) <= 0.1
     agreeing = summary.get("identifications agreeing with the injected object")
     if agreeing is not None:  # every recovered injected trail is named after its object
         assert agreeing["truth"] >= 1 and agreeing["value"] == agreeing["truth"]
