@@ -481,6 +481,22 @@ def test_psf_from_trail_width_column(rng):
     np.testing.assert_allclose(df["width_px"], 3.0, atol=0.3)  # the fit widens it
 
 
+def test_cheops_frames_are_measured_with_the_instrument_psf():
+    from satlab.simulate import get_preset, simulate_frames, truth_table
+
+    ds = simulate_frames("cheops", 1, seed=13, trail_fraction=1.0, mag_range=(7.0, 7.0))
+    truth = truth_table(ds)
+    df = trail_photometry(ds, truth.assign(width_px=23.0))
+    assert df.attrs["params"]["psf"]["kind"] == "image"  # the donut, not a 23 px Gaussian
+    dm = df["mag"].iloc[0] - truth["mag_visible"].iloc[0]
+    assert abs(dm) < 4 * df["mag_err"].iloc[0]
+    # a seeing-limited instrument's PSF changes frame to frame: the trails' width stands
+    ds.attrs["instrument"] = get_preset("ztf-like").instrument
+    df = trail_photometry(ds, truth.assign(width_px=23.0))
+    psf = df.attrs["params"]["psf"]
+    assert psf["kind"] == "gaussian" and psf["fwhm"] == 23.0
+
+
 def test_null_lines_of_a_line_off_the_image_change_nothing(rng):
     from satlab.photometry import _null_lines
 
