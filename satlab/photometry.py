@@ -626,6 +626,9 @@ def _local_density(cut: _Cutout, excess: np.ndarray, unit: np.ndarray, core, fwh
 
 
 _STAR_DCHI2 = 25.0  # a point source must beat a bright stretch of trail by 5 sigma
+# ... and explain a tenth of what the stretch leaves: on a bright trail a wobble or a
+# glint leaves residuals a point source cuts a little, which is no star
+_STAR_SHARE = 0.1
 _STAR_CANDIDATES = 20
 
 
@@ -638,7 +641,8 @@ def _stars_near_trail(cut: _Cutout, unit, line, use, bkg, std, *, fwhm, gain):
     of the smoothed image within two widths of the trail is fitted, on the pixels within
     one FWHM of it, twice: trail + a point source there, and trail + a stretch of the
     trail two FWHM long at the same place (what a tumbling object's glint looks like).
-    The point source is a star when it fits better by ``_STAR_DCHI2``.
+    The point source is a star when it fits better by ``_STAR_DCHI2`` and by a tenth of
+    the stretch's chi-square (``_STAR_SHARE``).
     """
     from scipy import ndimage
     from skimage.feature import peak_local_max
@@ -685,7 +689,8 @@ def _stars_near_trail(cut: _Cutout, unit, line, use, bkg, std, *, fwhm, gain):
             r = d - design @ coef
             chi2.append((float(r @ r), coef[2]))
         (chi_point, amp), (chi_stretch, _) = chi2
-        if amp > 0 and chi_stretch - chi_point > _STAR_DCHI2:
+        gain_chi2 = chi_stretch - chi_point
+        if amp > 0 and gain_chi2 > max(_STAR_DCHI2, _STAR_SHARE * chi_stretch):
             stars.append((int(py), int(px), float(amp * point.max())))
     return stars
 
