@@ -123,6 +123,11 @@ def test_cli_lists_parameters_and_rejects_bad_ones(tmp_path):
     assert not list(tmp_path.iterdir())  # nothing written for rejected parameters
 
 
+FIRST_STEP_PARAMETERS = (
+    'input: str = "x"  # what to load\nrun_dir: str = "."  # run dir\nseed: int = 0  # seed'
+)
+
+
 def _notebook(path, *cells):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
@@ -143,7 +148,7 @@ def test_a_failed_step_names_notebook_and_cell_and_keeps_earlier_outputs(tmp_pat
     # machinery test: a first step that writes a file, a second that fails in its 3rd cell
     _notebook(
         nb_dir / STEPS[0].notebook,
-        'input: str = "x"  # what to load\nrun_dir: str = "."  # run dir\nseed: int = 0  # seed',
+        FIRST_STEP_PARAMETERS,
         "from pathlib import Path\nfrom satlab.report import record",
         "Path(run_dir, 'step1.txt').write_text(input)\n"
         "record(run_dir, '01_archive', 'frames analysed', 4)",
@@ -178,7 +183,7 @@ def test_a_stalled_cell_runs_once_more_then_the_step_fails(tmp_path):
     # a cell that hangs on its first run only (a lost reply looks the same to papermill)
     _notebook(
         nb_dir / STEPS[0].notebook,
-        'input: str = "x"  # what to load\nrun_dir: str = "."  # run dir\nseed: int = 0  # seed',
+        FIRST_STEP_PARAMETERS,
         "import time\nfrom pathlib import Path\nfrom satlab.report import record",
         "flag = Path(run_dir, 'tried')\n"
         "if not flag.exists():\n    flag.touch()\n    time.sleep(60)\n"
@@ -194,7 +199,7 @@ def test_a_stalled_cell_runs_once_more_then_the_step_fails(tmp_path):
     # stalled twice: the step fails, naming the notebook and the limit to raise
     _notebook(
         nb_dir / STEPS[0].notebook,
-        'input: str = "x"  # what to load\nrun_dir: str = "."  # run dir\nseed: int = 0  # seed',
+        FIRST_STEP_PARAMETERS,
         "import time",
         "time.sleep(60)",
     )
