@@ -1513,12 +1513,16 @@ def reference_zero_point(
 # --- the table ------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _instrument_kernel(preset: str) -> np.ndarray:
-    from .simulate.presets import get_preset
+@lru_cache(maxsize=8)
+def _instrument_kernel(instrument: str) -> np.ndarray | None:
+    """The PSF image of the satlab preset named ``instrument``, if its PSF is fixed."""
+    from .simulate.presets import PRESETS, get_preset
 
-    p = get_preset(preset)
-    return p.telescope.psf(p.detector.pixel_size).kernel
+    for name in PRESETS:
+        preset = get_preset(name)
+        if preset.instrument == instrument and preset.telescope.mode != "seeing":
+            return preset.telescope.psf(preset.detector.pixel_size).kernel
+    return None
 
 
 def _resolve_psf(psf, ds, trails) -> PSF:
@@ -1526,14 +1530,11 @@ def _resolve_psf(psf, ds, trails) -> PSF:
         return psf
     if psf is not None and not isinstance(psf, str):
         return PSF.from_image(psf)
-    if psf is None:
-        from .simulate.presets import PRESETS, get_preset
-
-        names = {get_preset(name).instrument: name for name in PRESETS}
-        preset = names.get(ds.attrs.get("instrument"))
-        if preset is not None and get_preset(preset).telescope.mode != "seeing":
-            # the donut the simulator renders is sampled at pixel centres, not integrated
-            return PSF.from_image(_instrument_kernel(preset), pixel_integrated=False)
+    instrument = ds.attrs.get("instrument")
+    kernel = _instrument_kernel(str(instrument)) if psf is None and instrument else None
+    if kernel is not None:
+        # the donut the simulator renders is sampled at pixel centres, not integrated
+        return PSF.from_image(kernel, pixel_integrated=False)
     fwhm = ds.attrs.get("psf_fwhm")
     if fwhm is None and "width_px" in trails and np.isfinite(trails["width_px"]).any():
         fwhm = float(np.nanmedian(trails["width_px"]))
