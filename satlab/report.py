@@ -211,6 +211,32 @@ def injected_truth(frames, truth):
     return out.reset_index(drop=True)
 
 
+def injected_for(trails, truth, measured):
+    """The injected trails that the detections ``measured`` recovered, as the summary
+    compares them: their truth rows, indexed by the detection's label in ``trails``, with
+    ``injected_mag_std``, the injected apparent magnitude at the injected range (seed
+    001's standard magnitude; a simulated archive's own ``mag_std`` is also normalised to
+    45 deg phase).
+
+    Parameters
+    ----------
+    trails : pandas.DataFrame
+        The detected trails (``frame, x0, y0, x1, y1``).
+    truth : pandas.DataFrame
+        Injected trails with ``mag`` and ``range_km``, ``frame`` their positions.
+    measured : sequence
+        Labels of the detections with a measurement.
+    """
+    from .metrics import match_trails
+    from .photometry import standard_magnitude
+
+    pairs = match_trails(trails, truth)
+    same = pairs[pairs["detected"] & pairs["match"].isin(list(measured))]
+    return same.assign(
+        injected_mag_std=standard_magnitude(same["mag"], same["range_km"])
+    ).set_index("match")
+
+
 def read_summary(run_dir):
     """The numbers the steps recorded: a DataFrame ``step, quantity, unit, value, truth``.
 
