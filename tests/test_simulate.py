@@ -451,6 +451,27 @@ def test_truth_table_geometry_and_snr(cheops_run):
     assert np.median(df["flux"] / expected) == pytest.approx(1.0, abs=0.1)
 
 
+def test_a_trail_leaving_the_image_keeps_its_light_up_to_the_edge():
+    """The trail goes on beyond the detector: the PSF carries that light onto the edge
+    pixels, so a trail crossing the image from edge to edge has all the flux of its
+    in-image length (drawn on the image alone, its ends faded: the 8-px trail across a
+    corner here lost 12 %)."""
+    p = get_preset("ztf-like")
+    ds = simulate_frames(
+        p, 20, seed=3, trail_fraction=1.0, jitter_fraction=0.0, variation_fraction=0.0
+    )
+    t = truth_table(ds)
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    xs, ys = t[["x0", "x1"]].to_numpy(), t[["y0", "y1"]].to_numpy()
+    to_edge = np.minimum(np.minimum(xs, nx - 1 - xs), np.minimum(ys, ny - 1 - ys)) < 1
+    crossing = to_edge.all(axis=1)
+    assert crossing.sum() >= 5
+    det = p.detector
+    sent = p.telescope.photon_rate(t["mag"]) * t["duration_s"]
+    ratio = (t["flux"] / (sent * det.quantum_efficiency * det.sensitivity))[crossing]
+    np.testing.assert_allclose(ratio, 1.0, atol=0.03)
+
+
 def test_bright_trails_stand_out_in_the_pixels(cheops_run):
     ds = cheops_run
     df = truth_table(ds)

@@ -301,7 +301,9 @@ def _trail_photons(preset, trail, rng, shape, exptime, margin: int):
 
     Only the part of the path within ``margin`` px of the image is drawn (a fast object
     covers thousands of px in an exposure); its photons are those of the time spent
-    along that part.
+    along that part. They are drawn on the image padded by ``margin`` on every side:
+    the trail goes on beyond the detector's edge, and the PSF carries that light onto
+    the edge pixels (a trail drawn on the image alone would fade over the last half PSF).
     """
     ny, nx = shape
     a, b = trail["a"], trail["b"]
@@ -329,7 +331,8 @@ def _trail_photons(preset, trail, rng, shape, exptime, margin: int):
         seen = (s_mid >= min(sv)) & (s_mid <= max(sv))
         if seen.any():
             trail["visible_dmag"] = -2.5 * np.log10(weights[seen].mean() / weights.mean())
-    area, total = streak_area(shape, path, weights=weights)
+    padded = (ny + 2 * margin, nx + 2 * margin)
+    area, total = streak_area(padded, path + margin, weights=weights)
     duration = min(length * preset.pixel_scale / trail["rate"], exptime)
     return area * (float(preset.telescope.photon_rate(trail["mag"])) * duration / total), path
 
@@ -467,8 +470,9 @@ def _make_frame(
         else:
             noise = det.noise_sigma(float(np.median(scene_photons[valid][::9])), exptime)
     for tr in trails:
-        photons, path = _trail_photons(preset, tr, rng, shape, exptime, plan.psf.size)
-        signal = plan.psf.convolve(photons)
+        m = plan.psf.size
+        photons, path = _trail_photons(preset, tr, rng, shape, exptime, m)
+        signal = plan.psf.convolve(photons)[m : m + shape[0], m : m + shape[1]]
         # below 1e-6 of the peak the float32 FFT holds only round-off: exact zeros there
         signal[signal < 1e-6 * signal.max()] = 0.0
         signals.append(signal)
