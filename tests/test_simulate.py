@@ -169,6 +169,18 @@ def test_border_crossing_streak_loses_flux_and_outside_streak_raises():
     assert render_streak((50, 50), 60.0, 60.0, 90.0, 70.0, flux=1.0).sum() == 0.0
 
 
+def test_a_convolved_streak_leaving_the_field_is_as_bright_at_the_edge():
+    """Beyond the edge the streak goes on: the PSF carries its light onto the edge
+    columns, which hold as much as any other (drawn on the field alone: half)."""
+    y, x = np.mgrid[-7:8, -7:8]
+    kernel = np.exp(-(x**2 + y**2) / 8.0)
+    img = render_streak((40, 60), -50.0, 20.0, 30.0, 20.0, flux=1.0, exptime=80.0, psf=kernel)
+    cols = img.sum(axis=0)
+    np.testing.assert_allclose(cols[:20], cols[10], rtol=1e-6)  # the end at x = 30 aside
+    with pytest.raises(InputError, match="wholly outside"):
+        render_streak((50, 50), 60.0, 60.0, 90.0, 70.0, flux=1.0, psf=kernel, require_inside=True)
+
+
 def test_profile_and_jitter():
     flat = render_streak((40, 80), 5.0, 20.0, 75.0, 20.0, flux=1.0)
     ramp = render_streak((40, 80), 5.0, 20.0, 75.0, 20.0, flux=1.0, profile=lambda s: s)

@@ -473,8 +473,18 @@ def render_streak(
         jitter_phase=jitter_phase,
     )
     weights = _profile_weights(profile, len(path) - 1)
-    area, total = streak_area(shape, path, width=width, weights=weights)
-    if require_inside and not area.any():
+    if psf is not None:
+        from .optics import PSF
+
+        psf = psf if isinstance(psf, PSF) else PSF.from_kernel(psf)
+    # drawn on the image padded by the kernel: beyond the edge the streak goes on, and the
+    # PSF carries that light onto the edge pixels
+    pad = 0 if psf is None else psf.size
+    ny, nx = shape
+    area, total = streak_area(
+        (ny + 2 * pad, nx + 2 * pad), path + pad, width=width, weights=weights
+    )
+    if require_inside and not area[pad : pad + ny, pad : pad + nx].any():
         raise InputError(
             f"streak ({x0:.1f}, {y0:.1f}) -> ({x1:.1f}, {y1:.1f}): wholly outside the "
             f"{shape[1]}x{shape[0]} px field; expected at least part of it inside"
@@ -482,9 +492,7 @@ def render_streak(
     image = area * (flux * exptime / total)
     if psf is None:
         return image
-    from .optics import PSF
-
-    return (psf if isinstance(psf, PSF) else PSF.from_kernel(psf)).convolve(image).astype(float)
+    return psf.convolve(image)[pad : pad + ny, pad : pad + nx].astype(float)
 
 
 def _profile_weights(profile, n_pieces: int) -> np.ndarray | None:
