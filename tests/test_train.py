@@ -39,6 +39,30 @@ def test_masks_move_with_their_images():
         assert float(img[m == 0].mean()) < 0.1
 
 
+def _column_tilt(img):
+    """Spread [px] of a vertical bar's centre over the rows it crosses whole."""
+    weight = img[0, 0].clamp_min(0)
+    covered = weight.sum(1) > 0.9 * weight.sum(1).max()  # not the ends sheared off
+    centre = (weight * torch.arange(weight.shape[1])).sum(1)[covered] / weight.sum(1)[covered]
+    return float(centre.max() - centre.min())
+
+
+def test_keep_columns_leaves_detector_columns_vertical():
+    x = torch.zeros(1, 1, 64, 64)
+    x[..., 28:36] = 1.0  # a read-out smear column
+    ds = AugmentedSet(x, x.clone(), torch.zeros(1), transform=None)
+    torch.manual_seed(2)
+    ds.transform = seed001_augmentation(degrees=0.0, keep_columns=True)
+    kept = [_column_tilt(ds[0][0][None]) for _ in range(20)]
+    assert max(kept) < 1  # only interpolation wobble at the sheared ends
+    torch.manual_seed(2)
+    ds.transform = seed001_augmentation()
+    tilted = [_column_tilt(ds[0][0][None]) for _ in range(20)]
+    assert np.median(tilted) > 5  # seed 001's rotations and shears slant it
+    with pytest.raises(InputError, match="degrees"):
+        seed001_augmentation(keep_columns=True)
+
+
 def test_brightness_scales_images_only():
     from torchvision import tv_tensors
 

@@ -32,16 +32,21 @@ __all__ = ["RECIPES", "train_model"]
 # MobileNetV2 from scratch learns slowly (still improving after 120k samples at a
 # constant 1e-3): its recipe draws 10k samples per epoch on a cosine-annealed rate.
 # trail-cnn's shipped weights predate this (None: the preset's magnitude range).
+# ``augmentation`` overrides seed001_augmentation's options: the classifier and the UNet
+# keep detector columns vertical (no rotation, column-wise shear), because rotated
+# read-out smear taught them that trails near the columns are negatives.
 RECIPES = {
     "trail-mobilenetv2": {"frames": 20000, "pool": 2000, "epochs": 40, "batch_size": 32,
                           "samples_per_epoch": 10000, "mining_rounds": 1,
                           "snr_range": (0.15, 1000.0), "calibrate_batchnorm": 1000,
-                          "lr_schedule": "cosine"},
+                          "lr_schedule": "cosine",
+                          "augmentation": {"degrees": 0.0, "keep_columns": True}},
     "trail-cnn": {"frames": 5000, "pool": 2000, "epochs": 20, "batch_size": 64,
                   "samples_per_epoch": 4000, "mining_rounds": 1, "snr_range": None},
     "trail-unet": {"frames": 10000, "pool": 2000, "epochs": 30, "batch_size": 16,
                    "samples_per_epoch": 1000, "mining_rounds": 1,
-                   "snr_range": (0.15, 1000.0), "calibrate_batchnorm": 1000},
+                   "snr_range": (0.15, 1000.0), "calibrate_batchnorm": 1000,
+                   "augmentation": {"degrees": 0.0, "keep_columns": True}},
 }  # fmt: skip
 # seed 002: a window is a positive when at least 100 trail pixels fall in it
 MIN_WINDOW_TRAIL_PX = 100
@@ -235,7 +240,7 @@ def train_model(
 
     target = frac if spec.task == "segment" else label
     net = build_model(spec.name)
-    aug = seed001_augmentation()
+    aug = seed001_augmentation(**recipe.get("augmentation", {}))
     train_x, train_frac, train_label = x[rows(tr)], frac[rows(tr)], label[rows(tr)]
     if reviewed is not None:
         if reviewed["flux"].shape[1:] != data["flux"].shape[1:]:
@@ -378,7 +383,12 @@ def train_model(
             "loss": "binary cross-entropy (on logits)",
             "early_stopping_patience": 4,
             "augmentation": "seed 001 §2.3: rotation 20 deg, shift 20 %, shear 0.2, "
-            "zoom 20 %, horizontal flip, brightness 80-120 % (torchvision.transforms.v2)",
+            "zoom 20 %, horizontal flip, brightness 80-120 % (torchvision.transforms.v2)"
+            + (
+                "; detector columns kept vertical: no rotation, shear along the columns only"
+                if recipe.get("augmentation", {}).get("keep_columns")
+                else ""
+            ),
             **{k: v for k, v in fit_opts.items() if k != "log"},
         },
         "rounds": rounds,
