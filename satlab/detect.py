@@ -260,7 +260,7 @@ def _segment_block(flux, valid, *, spec, dev, net, batch_size, step, border):
         if step is None:
             tiles_y, tiles_x, ty, tx = np.zeros(1, int), np.zeros(1, int), hy, hx
         else:
-            # tile and step in network pixels; tiles stay multiples of 4 for the UNet
+            # tile and step in network pixels; tiles stay multiples of the UNet's 2**depth
             ty, tx = min(hy, spec.window // b), min(hx, spec.window // b)
             s = max(1, step // b)
             tiles_y, tiles_x = window_starts(hy, ty, s), window_starts(hx, tx, s)

@@ -67,6 +67,23 @@ def test_unet_keeps_the_image_size():
     # two 2x down-sampling stages, 32 / 64 filters as in Cosmic-CoNN
     full = CosmicUNet()
     assert full.enc1[0].out_channels == 32 and full.enc2[0].out_channels == 64
+    assert not hasattr(full, "enc3")
+
+
+def test_a_deeper_unet_sees_further():
+    deep = CosmicUNet(width=8, depth=3).eval()
+    assert deep.enc3[0].out_channels == 32
+    assert deep(torch.zeros(1, 1, 64, 40)).shape == (1, 64, 40)
+    # a pixel's output depends on inputs twice as far away as at depth 2
+    x = torch.randn(1, 1, 128, 128, generator=torch.Generator().manual_seed(0))
+    x.requires_grad_(True)
+    reach = []
+    for net in (CosmicUNet(width=8).eval(), deep):
+        net(x)[0, 64, 64].backward()
+        cols = torch.nonzero(x.grad[0, 0].abs().sum(0)).ravel()
+        reach.append(int(cols.max() - cols.min()) + 1)
+        x.grad = None
+    assert reach == [22, 46]
 
 
 @pytest.mark.parametrize("name", ["trail-cnn", "trail-mobilenetv2", "trail-unet"])

@@ -97,11 +97,12 @@ def frame_input(flux: np.ndarray, good: np.ndarray, spec: ModelSpec) -> torch.Te
 
     Binned by ``spec.bin`` (mean of the good pixels), normalised per frame
     (``spec.normalisation``) over its good (binned) pixels, bad pixels 0, zero-padded to
-    what the architecture needs (32 px for MobileNetV2, multiples of 4 for the UNet).
+    what the architecture needs (32 px for MobileNetV2, multiples of ``2 ** depth`` for the
+    UNet).
     """
     x = _normalise(*bin_mean(flux, good, spec.bin), spec.normalisation)
     if spec.task == "segment":
-        return pad_to(x, multiple=4)
+        return pad_to(x, multiple=2 ** spec.config.get("depth", 2))
     return pad_to(x, minimum=MIN_CLASSIFY_PX)
 
 
