@@ -97,6 +97,26 @@ def _toy(n, rng):
     return x, y
 
 
+def test_fit_with_ema_validates_and_keeps_the_averaged_weights(rng):
+    from satlab.train.loop import predict_logits
+
+    x, y = _toy(256, rng)
+    vx, vy = _toy(64, rng)
+    runs = {}
+    for ema in (None, 0.9):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1), torch.nn.Flatten(0))
+        train = torch.utils.data.TensorDataset(x, y)
+        out = fit(net, train, (vx, vy), seed=0, epochs=8, lr=0.05, ema=ema, log=lambda s: None)
+        kept = torch.nn.functional.binary_cross_entropy_with_logits(predict_logits(net, vx), vy)
+        best = min(h["val_loss"] for h in out["history"])
+        assert float(kept) == pytest.approx(best, rel=1e-5)  # the weights validated are kept
+        runs[ema] = [h["val_loss"] for h in out["history"]]
+    assert runs[0.9] != runs[None] and runs[0.9][-1] < runs[0.9][0]
+    with pytest.raises(InputError, match="ema"):
+        fit(net, train, (vx, vy), seed=0, epochs=1, ema=1.0, log=lambda s: None)
+
+
 def test_fit_learns_and_keeps_the_best_epoch(rng):
     x, y = _toy(256, rng)
     vx, vy = _toy(64, rng)

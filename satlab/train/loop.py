@@ -52,6 +52,7 @@ def fit(
     max_seconds: float | None = None,
     calibrate: torch.Tensor | None = None,
     schedule: str | None = None,
+    ema: float | None = None,
     log=print,
 ) -> dict:
     """Train ``net`` in place and leave it at its best validation epoch.
@@ -92,6 +93,12 @@ def fit(
         trained from scratch jumps by up to 40 % between epochs and keeps falling slowly
         for 100k+ samples; annealing lets the late epochs settle. Patience still stops a
         round that no longer improves.
+    ema : float, optional
+        Validate and keep an exponential moving average of the weights with this decay
+        per step (:class:`torch.optim.swa_utils.AveragedModel`) instead of the last
+        step's. A MobileNetV2 from scratch at 1e-3 swings by up to 10 % in validation
+        accuracy from epoch to epoch, so a patience of 4 stopped on a swing; the
+        average follows the trend.
 
     Returns
     -------
@@ -114,6 +121,17 @@ def fit(
         if schedule == "cosine"
         else None
     )
+    averaged = None
+    if ema is not None:
+        if not 0 < ema < 1:
+            raise InputError(f"ema: expected a decay in (0, 1), got {ema!r}")
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        # running statistics are averaged too unless they are recalibrated each epoch
+        averaged = AveragedModel(
+            net, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=calibrate is None
+        )
+    model = net if averaged is None else averaged.module
     vx, vy = val
     best, best_state, best_epoch, waited = np.inf, None, 0, 0
     history, stopped, start = [], "epochs", time.perf_counter()
@@ -127,12 +145,14 @@ def fit(
             loss = loss_fn(out, yb.reshape(out.shape))
             loss.backward()
             opt.step()
+            if averaged is not None:
+                averaged.update_parameters(net)
             total += loss.item() * len(xb)
             count += len(xb)
         lr_now = opt.param_groups[0]["lr"]
         if calibrate is not None:
-            _recalibrate_batchnorm(net, calibrate, batch_size)
-        logits = predict_logits(net, vx)
+            _recalibrate_batchnorm(model, calibrate, batch_size)
+        logits = predict_logits(model, vx)
         target = vy.reshape(logits.shape)
         val_loss = float(loss_fn(logits, target))
         val_acc = float(((logits > 0) == (target > 0.5)).float().mean())
@@ -154,7 +174,7 @@ def fit(
             sched.step()
         if val_loss < best:
             best, best_epoch, waited = val_loss, epoch, 0
-            best_state = copy.deepcopy(net.state_dict())
+            best_state = copy.deepcopy(model.state_dict())
         else:
             waited += 1
             if waited >= patience:
