@@ -109,7 +109,7 @@ def _conv(cin: int, cout: int) -> nn.Sequential:
 
 
 class CosmicUNet(nn.Module):
-    """Seed 002 §3.2: the Cosmic-CoNN UNet (two 2x down/up-sampling stages).
+    """Seed 002 §3.2: the Cosmic-CoNN UNet (``depth`` 2x down/up-sampling stages).
 
     One 3x3 convolution (+ batch norm + ReLU) per stage, 2x2 max-pooling down, 2x2
     transposed convolutions with stride 2 up, skip connections by concatenation, a 1x1
