@@ -247,6 +247,32 @@ def test_train_takes_reviewed_negatives(tmp_path, monkeypatch):
     assert card["training_data"]["reviewed_negatives"]["list"].endswith("h.csv")
 
 
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    import torch
+
+    from satlab.errors import ModelError
+    from satlab.models import load_model
+    from satlab.train.core import train_model
+
+    opts = dict(seed=7, frames=40, pool=0, epochs=1, mining_rounds=0, workers=1, cache=None,
+                log=lambda *_: None)  # fmt: skip
+    train_model("trail-cnn", out=tmp_path / "a", **opts)
+    init = tmp_path / "a" / "trail-cnn.safetensors"
+    # a learning rate too small to move a weight: the result is the starting point
+    card = train_model("trail-cnn", out=tmp_path / "b", init=init, lr=1e-12, **opts)
+    assert card["init"]["weights"] == str(init) and len(card["init"]["sha256"]) == 64
+    assert card["config"]["lr"] == 1e-12
+    assert f"--lr 1e-12 --init {init}" in card["command"]
+    before = load_model("trail-cnn", weights=init).state_dict()
+    after = load_model("trail-cnn", weights=tmp_path / "b" / "trail-cnn.safetensors")
+    for key, value in after.state_dict().items():
+        torch.testing.assert_close(value, before[key])
+    with pytest.raises(InputError, match="lr"):
+        train_model("trail-cnn", out=tmp_path / "c", init=init, lr=2.0, **opts)
+    with pytest.raises(ModelError, match="TrailMobileNetV2"):
+        train_model("trail-mobilenetv2", out=tmp_path / "c", init=init, **opts)
+
+
 def test_batchnorm_statistics_come_from_the_calibration_inputs(rng):
     x, y = _toy(96, rng)
     augmented = torch.utils.data.TensorDataset(0.5 * x + 3.0, y)  # what training sees

@@ -39,8 +39,15 @@ MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
     default=None,
     help="Frames the list refers to: catalogue entry, file, glob or directory.",
 )
+@click.option(
+    "--init",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Weights to start from (fine-tuning) instead of a fresh initialisation.",
+)
+@click.option("--lr", type=float, default=None, help="Adam learning rate [default: 1e-3].")
 def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers, max_minutes,
-          threads, no_cache, overwrite, hard_negatives, review_frames):  # fmt: skip
+          threads, no_cache, overwrite, hard_negatives, review_frames, init, lr):  # fmt: skip
     """Train model NAME on simulated frames; write NAME.safetensors and its model card.
 
     The recipe of each model (frames, epochs, mining rounds) is the one of the shipped
@@ -75,6 +82,8 @@ def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers,
         threads=threads,
         overwrite=overwrite,
         reviewed=reviewed,
+        init=init,
+        lr=lr,
         log=click.echo,
     )
     click.echo(_summary(card))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import platform
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, OutputExistsError
-from ..models import build_model, get_spec, save_weights
+from ..models import build_model, get_spec, load_model, save_weights
 from ..models.preprocess import bin_mean, frame_input, pad_to, window_input
 from .augment import AugmentedSet, seed001_augmentation
 from .data import DEFAULT_CACHE, SimulatedSet, _simulator_fingerprint, simulated_set, split_indices
@@ -168,6 +169,8 @@ def train_model(
     threads: int | None = None,
     overwrite: bool = False,
     reviewed: SimulatedSet | None = None,
+    init: str | Path | None = None,
+    lr: float | None = None,
     log=print,
 ) -> dict:
     """Train model ``name`` on simulated frames; write ``NAME.safetensors`` and ``NAME.json``.
@@ -200,6 +203,12 @@ def train_model(
     reviewed : SimulatedSet, optional
         Frames a user marked as false positives (:func:`reviewed_negatives`); all of them
         join the training negatives from the first round on.
+    init : str or Path, optional
+        Weights to start from instead of a fresh initialisation (fine-tuning, e.g. the
+        shipped weights on a changed recipe or on reviewed negatives); the card records
+        the file and its SHA-256.
+    lr : float, optional
+        Adam learning rate (default the recipe's, 1e-3; lower it when fine-tuning).
 
     Returns
     -------
@@ -208,6 +217,10 @@ def train_model(
     """
     spec = get_spec(name)
     recipe = dict(RECIPES[spec.name])
+    if lr is not None:
+        if not 0.0 < lr < 1.0:
+            raise InputError(f"lr: expected a learning rate in (0, 1), got {lr!r}")
+        recipe["lr"] = float(lr)
     for key, value in (
         ("frames", frames),
         ("pool", pool),
@@ -224,6 +237,8 @@ def train_model(
     weights, card_path = out / f"{spec.name}.safetensors", out / f"{spec.name}.json"
     if not overwrite and (weights.exists() or card_path.exists()):
         raise OutputExistsError(f"{weights}: exists; pass overwrite=True (--overwrite)")
+    # before simulating: load_model checks the file's architecture and configuration
+    start_from = None if init is None else load_model(spec.name, weights=init)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if threads is not None:
@@ -249,7 +264,7 @@ def train_model(
         return (np.asarray(frame_index)[:, None] * per + np.arange(per)).ravel()
 
     target = frac if spec.task == "segment" else label
-    net = build_model(spec.name)
+    net = build_model(spec.name) if start_from is None else start_from
     aug = seed001_augmentation(**recipe.get("augmentation", {}))
     train_x, train_frac, train_label = x[rows(tr)], frac[rows(tr)], label[rows(tr)]
     if reviewed is not None:
@@ -288,6 +303,7 @@ def train_model(
             calibrate=calibrate if len(calibrate) else None,
             schedule=recipe.get("lr_schedule"),
             ema=recipe.get("ema"),
+            lr=recipe.get("lr", 1e-3),
             **fit_opts,
         )
 
@@ -372,8 +388,9 @@ def train_model(
         + "".join(
             f" --{k.replace('_', '-')} {v}"
             for k, v in recipe.items()
-            if k in ("frames", "pool", "epochs", "mining_rounds")
+            if k in ("frames", "pool", "epochs", "mining_rounds", "lr")
         )
+        + ("" if init is None else f" --init {init}")
         + f" --threads {torch.get_num_threads()}"
         + ("" if max_minutes is None else f" --max-minutes {max_minutes}"),
         "training_data": {
@@ -390,7 +407,7 @@ def train_model(
         "config": {
             **recipe,
             "optimizer": "Adam",
-            "lr": 1e-3,
+            "lr": recipe.get("lr", 1e-3),
             "loss": "binary cross-entropy (on logits)",
             "early_stopping_patience": 4,
             "augmentation": "seed 001 §2.3: rotation 20 deg, shift 20 %, shear 0.2, "
@@ -402,6 +419,9 @@ def train_model(
             ),
             **{k: v for k, v in fit_opts.items() if k != "log"},
         },
+        "init": None
+        if init is None
+        else {"weights": str(init), "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest()},
         "rounds": rounds,
         "hard_negative_mining": mining,
         "validation_loss_final": float(
