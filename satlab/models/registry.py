@@ -113,12 +113,12 @@ MODELS: dict[str, ModelSpec] = {
             name="trail-unet",
             task="segment",
             architecture="CosmicUNet",
-            config={"width": 16, "depth": 3},
+            config={"width": 16, "depth": 4},
             window=256,
             bin=2,
             threshold=0.5,
-            description="Seed 002 Cosmic-CoNN UNet with one more down-sampling stage (16/32/64 "
-            "filters) on 256-px tiles (binned 2x2), pixel trail probabilities",
+            description="Seed 002 Cosmic-CoNN UNet with two more down-sampling stages "
+            "(16/32/64/128 filters) on 256-px tiles (binned 2x2), pixel trail probabilities",
         ),
     )
 }
