@@ -247,20 +247,25 @@ def test_train_takes_reviewed_negatives(tmp_path, monkeypatch):
     assert card["training_data"]["reviewed_negatives"]["list"].endswith("h.csv")
 
 
-def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+def test_fine_tuning_starts_from_the_given_weights(tmp_path, monkeypatch):
     import torch
 
     from satlab.errors import ModelError
     from satlab.models import load_model
+    from satlab.train import core
     from satlab.train.core import train_model
 
     opts = dict(seed=7, frames=40, pool=0, epochs=1, mining_rounds=0, workers=1, cache=None,
                 log=lambda *_: None)  # fmt: skip
-    train_model("trail-cnn", out=tmp_path / "a", **opts)
+    # the recipe's fine-tuning rate, too small to move a weight: the result is the start
+    recipe = {**core.RECIPES["trail-cnn"], "finetune": {"lr": 1e-12}}
+    monkeypatch.setitem(core.RECIPES, "trail-cnn", recipe)
+    first = train_model("trail-cnn", out=tmp_path / "a", **opts)
+    assert first["config"]["lr"] == 1e-3 and first["init"] is None
     init = tmp_path / "a" / "trail-cnn.safetensors"
-    # a learning rate too small to move a weight: the result is the starting point
-    card = train_model("trail-cnn", out=tmp_path / "b", init=init, lr=1e-12, **opts)
+    card = train_model("trail-cnn", out=tmp_path / "b", init=init, **opts)
     assert card["init"]["weights"] == str(init) and len(card["init"]["sha256"]) == 64
+    assert card["init"]["command"] == first["command"]
     assert card["config"]["lr"] == 1e-12
     assert f"--lr 1e-12 --init {init}" in card["command"]
     before = load_model("trail-cnn", weights=init).state_dict()

@@ -4,11 +4,11 @@ Applied to the network input (already binned and normalised, so the fill value 0
 sky level): rotation up to 20 deg, shifts up to 20 %, shear 0.2, zoom 20 %, horizontal
 flips, brightness 80-120 %. Trail masks move with their image.
 
-``keep_columns=True`` (the UNet's recipe) drops the rotation and the shear that tilts
-detector columns. Read-out smear and hot columns always run along the columns; rotated,
-they look like trails within 20 deg of the columns, labelled as negatives. Seed 001
-needed the rotations to multiply a small set of real trails; simulated trails already
-come at every angle.
+``keep_columns=True`` (the UNet's recipe and the classifier's fine-tuning) drops the
+rotation and the shear that tilts detector columns. Read-out smear and hot columns always
+run along the columns; rotated, they look like trails within 20 deg of the columns,
+labelled as negatives. Seed 001 needed the rotations to multiply a small set of real
+trails; simulated trails already come at every angle.
 """
 
 from __future__ import annotations

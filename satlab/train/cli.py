@@ -43,7 +43,7 @@ MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
     "--init",
     type=click.Path(dir_okay=False, exists=True),
     default=None,
-    help="Weights to start from (fine-tuning) instead of a fresh initialisation.",
+    help="Weights to start from (fine-tuning, with the recipe's fine-tuning stage).",
 )
 @click.option("--lr", type=float, default=None, help="Adam learning rate [default: 1e-3].")
 def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers, max_minutes,
@@ -51,7 +51,8 @@ def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers,
     """Train model NAME on simulated frames; write NAME.safetensors and its model card.
 
     The recipe of each model (frames, epochs, mining rounds) is the one of the shipped
-    weights, so `satlab train NAME --seed 2026` reproduces them.
+    weights, so `satlab train NAME --seed 2026` reproduces them; where the shipped card has
+    an `init`, run its command with `--init` on the weights `init.command` made.
     """
     from .core import train_model
     from .data import DEFAULT_CACHE, reviewed_negatives

@@ -35,14 +35,17 @@ __all__ = ["RECIPES", "train_model"]
 # trail-cnn's shipped weights predate this (None: the preset's magnitude range).
 # ``augmentation`` overrides seed001_augmentation's options: the UNet keeps detector
 # columns vertical (no rotation, column-wise shear), because read-out smear and hot
-# columns always run along them. The classifier's shipped weights come from seed 001's
-# full augmentation (retrained with columns kept vertical and with ``ema``, it was worse
-# in the 30-40 min this CPU gave it; see its model card for the shipped run).
+# columns always run along them. ``finetune`` holds what changes when a run starts from
+# weights (``init``). The classifier's shipped weights are seed 001's full augmentation
+# from scratch (62 min on 2 threads), then 26 min fine-tuned with columns kept vertical and
+# ``ema``: trained that way from scratch it was worse in the 30-40 min this CPU gave it.
 RECIPES = {
     "trail-mobilenetv2": {"frames": 20000, "pool": 2000, "epochs": 40, "batch_size": 32,
                           "samples_per_epoch": 10000, "mining_rounds": 1,
                           "snr_range": (0.15, 1000.0), "calibrate_batchnorm": 1000,
-                          "lr_schedule": "cosine"},
+                          "lr_schedule": "cosine",
+                          "finetune": {"epochs": 15, "lr": 3e-4, "ema": 0.998,
+                                       "augmentation": {"degrees": 0.0, "keep_columns": True}}},
     "trail-cnn": {"frames": 5000, "pool": 2000, "epochs": 20, "batch_size": 64,
                   "samples_per_epoch": 4000, "mining_rounds": 1, "snr_range": None},
     "trail-unet": {"frames": 10000, "pool": 2000, "epochs": 30, "batch_size": 16,
@@ -153,6 +156,18 @@ def _segmenter_metrics(name, weights, data: SimulatedSet) -> dict:
     return {**out, "by_snr_avg": by_snr}
 
 
+def init_record(weights: str | Path) -> dict:
+    """Where a fine-tuning run started: the weights file, its SHA-256 and, when a model card
+    lies beside it, that run's command, seed, wall time and own starting point."""
+    path = Path(weights)
+    record = {"weights": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    card = path.with_suffix(".json")
+    if card.is_file():
+        parent = json.loads(card.read_text())
+        record.update({k: parent.get(k) for k in ("command", "seed", "wall_time_s", "init")})
+    return record
+
+
 def train_model(
     name: str,
     *,
@@ -205,10 +220,11 @@ def train_model(
         join the training negatives from the first round on.
     init : str or Path, optional
         Weights to start from instead of a fresh initialisation (fine-tuning, e.g. the
-        shipped weights on a changed recipe or on reviewed negatives); the card records
-        the file and its SHA-256.
+        shipped weights on reviewed negatives). The recipe's ``finetune`` entries apply
+        (:data:`RECIPES`: fewer epochs, a lower rate). The card records the file, its
+        SHA-256 and, from the card beside it, the command that made it.
     lr : float, optional
-        Adam learning rate (default the recipe's, 1e-3; lower it when fine-tuning).
+        Adam learning rate (default the recipe's: 1e-3, or its ``finetune`` rate).
 
     Returns
     -------
@@ -217,6 +233,9 @@ def train_model(
     """
     spec = get_spec(name)
     recipe = dict(RECIPES[spec.name])
+    finetune = recipe.pop("finetune", {})
+    if init is not None:
+        recipe.update(finetune)
     if lr is not None:
         if not 0.0 < lr < 1.0:
             raise InputError(f"lr: expected a learning rate in (0, 1), got {lr!r}")
@@ -419,9 +438,7 @@ def train_model(
             ),
             **{k: v for k, v in fit_opts.items() if k != "log"},
         },
-        "init": None
-        if init is None
-        else {"weights": str(init), "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest()},
+        "init": None if init is None else init_record(init),
         "rounds": rounds,
         "hard_negative_mining": mining,
         "validation_loss_final": float(
