@@ -169,6 +169,10 @@ def main():
         help="torch threads (1 is fastest when other jobs share the cores)",
     )
     ap.add_argument("--no-steps", action="store_true", help="skip the step-10 comparison")
+    ap.add_argument(
+        "--step-frames", type=int, default=2, help="frames of the step-10 comparison (~30 s each)"
+    )
+    ap.add_argument("--only-steps", action="store_true", help="run the step-10 comparison only")
     args = ap.parse_args()
     if args.threads is not None:
         import torch
@@ -177,13 +181,14 @@ def main():
     seconds = 1.0 if args.quick else 4.0
     rng = np.random.default_rng(args.seed)
     results = {}
-    test = simulated(96 if args.quick else 512, seed=args.seed, hard_negative_fraction=0.3)
-    frames = as_frames(test[["flux", "valid"]].isel(frame=slice(0, 64)))
-    classify_speed(frames, results, seconds)
-    int8_tradeoff(as_frames(test[["flux", "valid"]]), test["label"].values, results, seconds)
-    big_frames_speed(results, seconds, rng)
+    if not args.only_steps:
+        test = simulated(96 if args.quick else 512, seed=args.seed, hard_negative_fraction=0.3)
+        frames = as_frames(test[["flux", "valid"]].isel(frame=slice(0, 64)))
+        classify_speed(frames, results, seconds)
+        int8_tradeoff(as_frames(test[["flux", "valid"]]), test["label"].values, results, seconds)
+        big_frames_speed(results, seconds, rng)
     if not args.no_steps:
-        step_agreement(results, 1 if args.quick else 2, args.seed + 1)
+        step_agreement(results, 1 if args.quick else args.step_frames, args.seed + 1)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)

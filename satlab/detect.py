@@ -243,6 +243,9 @@ def _tile_weight(shape: tuple[int, int], border: int, at_edge) -> np.ndarray:
     return w
 
 
+ONE_PASS_PIXELS = 2048 * 2048  # network pixels per one-pass call
+
+
 def _segment_block(flux, valid, *, spec, dev, net, batch_size, step, border):
     """Trail probabilities (n, y, x) of a numpy block of frames (n, y, x)."""
     import torch
@@ -254,6 +257,9 @@ def _segment_block(flux, valid, *, spec, dev, net, batch_size, step, border):
     n, ny, nx = flux.shape
     out = np.empty(flux.shape, dtype=np.float32)
     b = spec.bin
+    if step is None:
+        # one 4096x4096 frame binned 2x2 peaks at 3.5 GB in one pass: no more per call
+        batch_size = max(1, min(batch_size, ONE_PASS_PIXELS // (-(-ny // b) * -(-nx // b))))
     for i in range(0, n, batch_size):
         x = frame_input(flux[i : i + batch_size], good[i : i + batch_size], spec)
         hy, hx = x.shape[-2:]
@@ -291,7 +297,7 @@ def segment(
     *,
     model: str = "trail-unet",
     device="auto",
-    step: int | None = 128,
+    step: int | None = None,
     border: int = 10,
     batch_size: int | None = None,
     weights=None,
@@ -308,10 +314,15 @@ def segment(
     device : str or torch.device
         As in :func:`classify`.
     step : int or None
-        Step between the 256-px tiles [px]; each pixel gets the average score of the
-        tiles covering it (seed 002 used 10 px: minutes per frame on a CPU). ``None``
-        runs the fully convolutional network once over the whole frame. Frames no larger
-        than a tile are always one pass.
+        ``None`` (default) runs the fully convolutional network once over the whole frame.
+        A number tiles the frame with 256-px tiles this far apart [px] and gives each pixel
+        the average score of the tiles covering it (seed 002 used 10 px). On eight
+        CHEOPS-like 1032x768 frames (``benchmarks/detect.py --only-steps --step-frames 8
+        --seed 200``) one pass agrees with step 10 within 0.6 point (pixel TPR at 1e-5
+        FPR 63.3 / 63.6 %, precision at 90 % recall 90.7 / 91.2 %) at 7 Mpix/s against
+        0.02; step 128 gives 60.9 / 90.0 %. One pass over a 4096x4096 frame peaks at 3.5 GB
+        (frames go one at a time from that size); tiles bound the memory of larger ones.
+        Frames no larger than a tile are always one pass.
     border : int
         Width [px] of a tile's margin that counts only where no tile interior covers the
         pixel (seed 002's 10-px border rule).

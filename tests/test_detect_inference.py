@@ -184,6 +184,24 @@ def test_tiled_and_whole_frame_passes_agree_inside(rng, weights):
     assert np.median(np.abs(tiled - whole)) < 1e-3
 
 
+def test_large_frames_go_through_one_pass_a_few_at_a_time(rng, weights, monkeypatch):
+    """Past the pixel budget each network call takes one frame; the result is unchanged."""
+    import satlab.detect
+
+    flux = rng.normal(100, 5, (3, 300, 300)).astype(np.float32)
+    w = weights["trail-unet"]
+    together = sd.segment(flux, weights=w).values
+    calls = []
+    run = satlab.detect._run
+    monkeypatch.setattr(
+        satlab.detect, "_run", lambda net, x, dev: calls.append(len(x)) or run(net, x, dev)
+    )
+    monkeypatch.setattr(satlab.detect, "ONE_PASS_PIXELS", 150 * 150)
+    apart = sd.segment(flux, weights=w).values
+    assert calls == [1, 1, 1]
+    np.testing.assert_allclose(apart, together, atol=1e-5)
+
+
 def test_bad_options(frames, weights):
     with pytest.raises(InputError, match="segmentation model"):
         sd.classify(frames, model="trail-unet", weights=weights["trail-unet"])
