@@ -45,7 +45,12 @@ MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
     default=None,
     help="Weights to start from (fine-tuning, with the recipe's fine-tuning stage).",
 )
-@click.option("--lr", type=float, default=None, help="Adam learning rate [default: 1e-3].")
+@click.option(
+    "--lr",
+    type=float,
+    default=None,
+    help="Adam learning rate [default: 1e-3, or the recipe's fine-tuning rate with --init].",
+)
 def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers, max_minutes,
           threads, no_cache, overwrite, hard_negatives, review_frames, init, lr):  # fmt: skip
     """Train model NAME on simulated frames; write NAME.safetensors and its model card.
