@@ -185,21 +185,31 @@ def test_tiled_and_whole_frame_passes_agree_inside(rng, weights):
 
 
 def test_large_frames_go_through_one_pass_a_few_at_a_time(rng, weights, monkeypatch):
-    """Past the pixel budget each network call takes one frame; the result is unchanged."""
+    """Past the pixel budget each network call takes one frame, and past one tile a frame
+    goes through tiles overlapping by the network's reach; the result is unchanged."""
     import satlab.detect
 
     flux = rng.normal(100, 5, (3, 300, 300)).astype(np.float32)
+    flux[:, 100:104, :] += 40.0  # a trail across every tile boundary
     w = weights["trail-unet"]
     together = sd.segment(flux, weights=w).values
     calls = []
     run = satlab.detect._run
     monkeypatch.setattr(
-        satlab.detect, "_run", lambda net, x, dev: calls.append(len(x)) or run(net, x, dev)
+        satlab.detect, "_run", lambda net, x, dev: calls.append(x.shape) or run(net, x, dev)
     )
-    monkeypatch.setattr(satlab.detect, "ONE_PASS_PIXELS", 150 * 150)
+    # binned 2x2 and padded to a multiple of 16: 160x160 network px
+    monkeypatch.setattr(satlab.detect, "ONE_PASS_TILE", 160)
     apart = sd.segment(flux, weights=w).values
-    assert calls == [1, 1, 1]
+    assert calls == [(1, 1, 160, 160)] * 3
     np.testing.assert_allclose(apart, together, atol=1e-5)
+    calls.clear()
+    # reach 47 network px either side (four stages): a 48-px halo keeps the pass's result
+    monkeypatch.setattr(satlab.detect, "ONE_PASS_TILE", 128)
+    monkeypatch.setattr(satlab.detect, "ONE_PASS_HALO", 48)
+    tiled = sd.segment(flux, weights=w).values
+    assert calls == [(1, 1, 128, 128)] * 12  # tiles at 0 and 32 on both axes, per frame
+    np.testing.assert_allclose(tiled, together, atol=1e-6)
 
 
 def test_bad_options(frames, weights):
