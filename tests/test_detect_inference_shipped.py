@@ -46,7 +46,8 @@ def test_shipped_weights_load_and_are_small(name):
     net = load_model(name)
     assert not net.training
     assert card["weights_bytes"] < 5e6
-    assert card["seed"] == 2026 and card["command"].startswith(f"satlab train {name}")
+    # the recorded seed is the one of the recorded command (fine-tunes draw fresh sets)
+    assert card["command"].startswith(f"satlab train {name} --seed {card['seed']} ")
     assert card["wall_time_s"] > 0 and card["rounds"][0]["history"]
     metrics = card["test_metrics"]
     if card["task"] == "segment":
