@@ -19,19 +19,20 @@ edge is where the trail's profile falls to half, which noise blurs over a few px
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import warnings
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 
 import satlab.detect as sd
 from satlab.errors import SatlabWarning
 from satlab.evaluate import EVAL_SEED, EVAL_SNR
-from satlab.metrics import threshold_at_fpr
-from satlab.simulate import simulate_frames
+from satlab.metrics import SEED002_BINS, frame_properties, threshold_at_fpr
+from satlab.simulate import simulate_frames, truth_table
 
-SNR_BINS = ((0, 0.5), (0.5, 1), (1, 3), (3, 10), (10, 30))
 DEPTHS = ((0, 1.5), (1.5, 3), (3, 5), (5, 8), (8, np.inf))
 
 
@@ -46,7 +47,7 @@ def main():
         ds = simulate_frames(
             "cheops", args.n, seed=EVAL_SEED, trail_fraction=0.5, hard_negative_fraction=0.5,
             snr_range=EVAL_SNR,
-        )  # fmt: skip
+        ).assign_coords(frame=np.arange(args.n))  # fmt: skip
     prob = sd.segment(ds, weights=args.weights).values
     mask = ds["trail_mask"].values.astype(bool)
     good = np.broadcast_to(ds["valid"].values, mask.shape) & np.isfinite(prob)
@@ -69,12 +70,16 @@ def main():
     print(f"1e-5 FPR threshold {thr:.4f}: pixel TPR {res['tpr']:.3f}; "
           f"{res['false_positive_pixels']} non-trail pixels above it, "
           f"{res['fp_within_1.5px_of_a_mask']} of them within 1.5 px of a trail mask")  # fmt: skip
-    peak = np.zeros(args.n)
-    np.maximum.at(peak, ds["trail_frame"].values, ds["snr_avg"].values)
+    # the frame's strongest trail, as in satlab evaluate's binned table
+    frames = pd.DataFrame({"n_stars": ds["n_stars"].values}, index=ds["frame"].to_index())
+    snr = frame_properties(truth_table(ds), frames)["snr_avg"].to_numpy()
     res["by_snr_and_depth"] = {}
-    for lo, hi in SNR_BINS:
-        sel = good & mask & ((peak >= lo) & (peak < hi))[:, None, None]
-        row = {"tpr": float((prob[sel] >= thr).mean()) if sel.any() else None}
+    edges = SEED002_BINS["snr_avg"]
+    for lo, hi in itertools.pairwise(edges):
+        sel = good & mask & ((snr >= lo) & (snr < hi))[:, None, None]
+        if not sel.any():
+            continue
+        row = {"tpr": float((prob[sel] >= thr).mean())}
         for d0, d1 in DEPTHS:
             s = sel & (depth > d0) & (depth <= d1)
             if s.any():

@@ -246,9 +246,9 @@ def _tile_weight(shape: tuple[int, int], border: int, at_edge, *, low: float = 1
 
 # One pass over a 4096x4096 frame (2048x2048 network px) peaked at 3.5 GB: frames larger
 # than ONE_PASS_TILE^2 network px go through tiles of that side, each pixel scored by a
-# tile in which it lies ONE_PASS_HALO px or more from the edges (over the UNet's reach
-# of 47 network px on either side, so the result is the one pass's); network calls take
-# at most ONE_PASS_TILE^2 px.
+# tile in which it lies a halo or more from the edges: ONE_PASS_HALO px, or the UNet's
+# reach (3 * 2**depth - 1 network px either side, 47 for four stages) if that is more,
+# so the result is the one pass's; network calls take at most ONE_PASS_TILE^2 px.
 ONE_PASS_TILE = 1024
 ONE_PASS_HALO = 128
 
@@ -276,10 +276,11 @@ def _segment_block(flux, valid, *, spec, dev, net, batch_size, step, border):
         elif step is None:
             # strides and tiles stay multiples of 2**depth: the pooling grid is the pass's
             ty, tx = min(hy, ONE_PASS_TILE), min(hx, ONE_PASS_TILE)
-            s = ONE_PASS_TILE - 2 * ONE_PASS_HALO
+            halo = max(ONE_PASS_HALO, 3 * 2 ** spec.config.get("depth", 2))
+            s = ONE_PASS_TILE - 2 * halo
             tiles_y, tiles_x = window_starts(hy, ty, s), window_starts(hx, tx, s)
             # interiors abut: each pixel takes the one pass's score from one of them
-            margin, low, per_call = ONE_PASS_HALO, 0.0, max(1, budget // (ty * tx * len(x)))
+            margin, low, per_call = halo, 0.0, max(1, budget // (ty * tx * len(x)))
         else:
             # tile and step in network pixels; tiles stay multiples of the UNet's 2**depth
             ty, tx = min(hy, spec.window // b), min(hx, spec.window // b)
