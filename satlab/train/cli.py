@@ -105,6 +105,7 @@ def _summary(card: dict) -> str:
             f"ROC AUC {m['roc_auc']:.4f}"
         )
     return (
-        f"{card['name']}: pixel TPR at 1e-5 FPR {m['tpr_at_fpr']:.4f}, precision at 90 % "
-        f"recall {m['precision_at_recall']:.4f}, ROC AUC {m['roc_auc']:.4f}"
+        f"{card['name']}: pixel TPR at 1e-5 FPR {m['tpr_at_fpr']:.4f} (at 10 false pixels "
+        f"per frame {m['tpr_at_fp_per_frame']:.4f}), precision at 90 % recall "
+        f"{m['precision_at_recall']:.4f}, ROC AUC {m['roc_auc']:.4f}"
     )
