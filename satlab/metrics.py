@@ -236,7 +236,7 @@ def pixel_metrics(
 
     Seed 002 picks 1e-5 FPR "to limit the number of false positives to 10 pixels maximum
     per image" on its ~1 Mpix frames. A fixed FPR allows fewer false pixels per frame on
-    smaller frames (0.4 on a 200x200 CHEOPS frame), so the TPR at ``fp_per_frame`` false
+    smaller frames (under 0.4 on a 200x200 CHEOPS frame), so the TPR at ``fp_per_frame`` false
     pixels per frame, seed 002's intent at any frame size, is given beside it.
 
     Parameters
