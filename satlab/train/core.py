@@ -41,8 +41,8 @@ __all__ = ["RECIPES", "train_model"]
 # ``ema`` (trained that way from scratch it was worse in the 30-40 min this CPU gave it),
 # then 26 min more on a fresh simulated set (seed 2027) at half that rate.
 # The UNet's shipped weights were fine-tuned 26 min on a cosine-annealed rate with ``ema``
-# (validation loss 0.0186, from 0.0216), then 51 and 23 min on fresh simulated sets of
-# 20,000 frames (seeds 2027, 2028): more epochs on the first set had stopped helping.
+# (validation loss 0.0186, from 0.0216), then 51, 23 and 21 min on fresh simulated sets of
+# 20,000 frames (seeds 2027-2029): more epochs on the first set had stopped helping.
 RECIPES = {
     "trail-mobilenetv2": {"frames": 20000, "pool": 2000, "epochs": 40, "batch_size": 32,
                           "samples_per_epoch": 10000, "mining_rounds": 1,
