@@ -333,9 +333,9 @@ def segment(
         A number tiles the frame with 256-px tiles this far apart [px] and gives each pixel
         the average score of the tiles covering it (seed 002 used 10 px). On eight
         CHEOPS-like 1032x768 frames (``benchmarks/detect.py --only-steps --step-frames 8
-        --seed 200``) one pass agrees with step 10 within 0.6 point (pixel TPR at 1e-5
-        FPR 63.3 / 63.6 %, precision at 90 % recall 90.7 / 91.2 %) at 7 Mpix/s against
-        0.02; step 128 gives 60.9 / 90.0 %. Frames over 2048x2048 px go through 2048-px
+        --seed 200``) one pass agrees with step 10 within 1.2 points (pixel TPR at 1e-5
+        FPR 65.9 / 67.1 %, precision at 90 % recall 89.6 / 89.5 %) at 7 Mpix/s against
+        0.02; step 128 gives 64.6 / 89.0 %. Frames over 2048x2048 px go through 2048-px
         tiles overlapping by more than the network's reach: the one pass's probabilities
         in bounded memory (a 4096x4096 frame: 6.4 s and a 1.9 GB peak; a single pass
         peaked at 3.5 GB). Frames no larger than a tile are always one pass.
