@@ -12,9 +12,10 @@ seed 002 step-10 sliding average. Reports
   channels_last and not, and static int8 (torch.ao FX, x86 backend) with its accuracy
   on simulated CHEOPS frames next to float32;
 * trail-cnn frames/s on 1032x768 frames;
-* segment Mpix/s on CHEOPS and 1032x768 frames (one pass, step 128), and the pixel
-  metrics of one pass / step 128 / step 10 on CHEOPS-like 1032x768 frames (the CHEOPS
-  preset with a larger detector, so the shipped UNet sees the PSF it was trained on).
+* segment Mpix/s on 1032x768 frames (one pass with and without the mirror-image average,
+  step 128), and the pixel metrics of those and of seed 002's step-10 sliding average
+  (no mirror images) on CHEOPS-like 1032x768 frames (the CHEOPS preset with a larger
+  detector, so the shipped UNet sees the PSF it was trained on).
 """
 
 from __future__ import annotations
@@ -122,14 +123,23 @@ def big_frames_speed(results, seconds, rng):
     results["classify trail-cnn 1032x768 [frames/s]"] = r
     print(f"classify trail-cnn on 1032x768: {r:7.1f} frames/s", flush=True)
     mpix = 768 * 1032 / 1e6
-    for step in (None, 128):
-        r = rate(lambda s=step: sd.segment(big, step=s), 4, min_seconds=seconds)
-        results[f"segment 1032x768 step {step} [Mpix/s]"] = r * mpix
-        print(f"segment 1032x768 step {step}: {r * mpix:6.2f} Mpix/s", flush=True)
+    for name, kw in SEGMENT_RUNS[:3]:
+        r = rate(lambda kw=kw: sd.segment(big, **kw), 4, min_seconds=seconds)
+        results[f"segment 1032x768 {name} [Mpix/s]"] = r * mpix
+        print(f"segment 1032x768 {name}: {r * mpix:6.2f} Mpix/s", flush=True)
+
+
+# segment's settings compared; the last is seed 002's procedure, the reference
+SEGMENT_RUNS = (
+    ("one pass", {}),
+    ("one pass without flips", {"flips": False}),
+    ("step 128", {"step": 128}),
+    ("step 10 without flips", {"step": 10, "flips": False}),
+)
 
 
 def step_agreement(results, n_frames, seed):
-    """Pixel metrics of one pass / step 128 / step 10 on CHEOPS-like 1032x768 frames."""
+    """Pixel metrics of segment's settings against step 10 on CHEOPS-like 1032x768 frames."""
     from satlab.metrics import pixel_metrics
     from satlab.simulate import get_preset
 
@@ -140,21 +150,21 @@ def step_agreement(results, n_frames, seed):
     ds = simulated(n_frames, seed=seed, preset=wide, trail_fraction=1.0, max_trails=2)
     mask = ds["trail_mask"].values
     out = {}
-    for step in (None, 128, 10):
+    for name, kw in SEGMENT_RUNS:
         t0 = time.perf_counter()
-        prob = sd.segment(ds, step=step).values
+        prob = sd.segment(ds, **kw).values
         dt = time.perf_counter() - t0
-        m = pixel_metrics(mask, prob, valid=ds["valid"].values)
-        out[step] = m
+        m = out[name] = pixel_metrics(mask, prob, valid=ds["valid"].values)
         for k in ("tpr_at_fpr", "precision_at_recall", "roc_auc"):
-            results[f"segment step {step} {k}"] = m[k]
-        results[f"segment step {step} seconds per frame"] = dt / n_frames
-        print(f"segment step {step}: TPR@1e-5 {m['tpr_at_fpr']:.4f} P@90%R "
+            results[f"segment {name} {k}"] = m[k]
+        results[f"segment {name} seconds per frame"] = dt / n_frames
+        print(f"segment {name}: TPR@1e-5 {m['tpr_at_fpr']:.4f} P@90%R "
               f"{m['precision_at_recall']:.4f} AUC {m['roc_auc']:.5f} "
               f"({dt / n_frames:.1f} s/frame)", flush=True)  # fmt: skip
-    for step in (None, 128):
+    ref = out[SEGMENT_RUNS[-1][0]]
+    for name, _ in SEGMENT_RUNS[:-1]:
         for k in ("tpr_at_fpr", "precision_at_recall"):
-            results[f"segment step {step} {k} minus step 10"] = out[step][k] - out[10][k]
+            results[f"segment {name} {k} minus step 10"] = out[name][k] - ref[k]
 
 
 def main():

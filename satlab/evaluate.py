@@ -59,11 +59,13 @@ class Evaluation:
         recall, FPR, ``mag_50``), ``methods`` (seed 001 Table 1), ``classification``
         (seed 001 counts at 0.8 / 0.5 and at each operating point), ``recall_binned``
         (trail recall per seed 002 Table 1 bin), ``pixel_binned`` (segmentation models
-        only), ``matched`` (every injected trail and whether each method found it),
-        ``trails`` (every detection), ``frame_scores``.
+        only: the network's ``trail_prob`` and, as method ``"<model> refined"``, the
+        same sharpened by the fitted trails, :func:`satlab.lines.refine`), ``matched``
+        (every injected trail and whether each method found it), ``trails`` (every
+        detection), ``frame_scores``.
     curves : dict of str to dict of str to pandas.DataFrame
         ``roc`` and ``pr`` curves per method (frame level); ``pixel_roc`` / ``pixel_pr``
-        for a segmentation model.
+        for a segmentation model and its refined probabilities.
     params : dict
         Parameters, seeds, simulation record and package versions.
     """
@@ -350,15 +352,21 @@ def evaluate(
         tables["trails"] = pd.concat(found_all, ignore_index=True)
     prob = runs[model][3] if model is not None else None
     if prob is not None:
+        from .lines import refine
+
         mask = ds["trail_mask"].values
-        p = np.asarray(prob.values, np.float32)
         valid = ds["valid"].values
         props = frame_properties(truth, info)
-        tables["pixel_binned"] = binned_pixel_metrics(mask, p, props, valid=valid)
-        tables["pixel_binned"].insert(0, "method", model)
-        sel = np.broadcast_to(valid, mask.shape) & np.isfinite(p)
-        curves["pixel_roc"] = {model: _thin(roc_table(mask[sel], p[sel]), "fpr")}
-        curves["pixel_pr"] = {model: _thin(pr_table(mask[sel], p[sel]), "recall")}
+        sel = np.broadcast_to(valid, mask.shape) & np.isfinite(prob.values)
+        binned, curves["pixel_roc"], curves["pixel_pr"] = [], {}, {}
+        # the network's probabilities, and the same sharpened by the fitted trails
+        for name, pr in ((model, prob), (f"{model} refined", refine(prob, seed=seed))):
+            p = np.asarray(pr.values, np.float32)
+            binned.append(binned_pixel_metrics(mask, p, props, valid=valid))
+            binned[-1].insert(0, "method", name)
+            curves["pixel_roc"][name] = _thin(roc_table(mask[sel], p[sel]), "fpr")
+            curves["pixel_pr"][name] = _thin(pr_table(mask[sel], p[sel]), "recall")
+        tables["pixel_binned"] = pd.concat(binned, ignore_index=True)
     params = {
         "model": model,
         "weights": None if weights is None else str(weights),
@@ -371,6 +379,10 @@ def evaluate(
         "hard_negative_fraction": hard_negative_fraction,
         "snr_range": None if snr_range is None or frames is not None else list(snr_range),
         "scene": type(scene).__name__ if scene is not None else None,
+        # how segment ran (step, border, mirror images), from its output's attrs
+        "segment": None
+        if prob is None
+        else {k: prob.attrs[k] for k in ("step_px", "border_px", "flips")},
         "simulation": json.loads(ds.attrs.get("simulation", "null") or "null"),
         "versions": _versions(),
     }
@@ -593,4 +605,7 @@ def evaluate_command(
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         click.echo(ev.tables["summary"].to_string(index=False))
         click.echo(ev.tables["methods"].to_string(index=False))
+        if "pixel_binned" in ev.tables:
+            pix = ev.tables["pixel_binned"]
+            click.echo(pix[pix.quantity == "all"].dropna(axis=1).to_string(index=False))
     click.echo(f"written to {out}")

@@ -32,6 +32,8 @@ __all__ = [
     "empty_trails",
     "fit_segment",
     "line_from_points",
+    "refine",
+    "trail_footprint",
     "trail_table",
     "trails",
     "trails_from_mask",
@@ -578,3 +580,124 @@ def _is_prob(obj) -> bool:
     if isinstance(obj, xr.DataArray):
         return obj.name == "trail_prob" or obj.dtype.kind == "b"
     return getattr(getattr(obj, "dtype", None), "kind", "") == "b"
+
+
+def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -> xr.DataArray:
+    """Pixels inside each trail's fitted band: the trails drawn back onto the frames.
+
+    A trail covers the pixels within ``width_px / 2`` of its segment (a stadium: seed
+    002's mask is the path widened by the PSF FWHM). Each pixel gets the highest, over its
+    frame's trails, of ``score * logistic((width_px / 2 - d) / soft_px)``, ``d`` [px] its
+    distance to the segment, so the band's edge is as sharp as the line fit.
+
+    Parameters
+    ----------
+    trails_table : pandas.DataFrame
+        A trail table (:func:`trails`); its ``frame`` values are labels of ``like``'s
+        ``frame`` coordinate (or positions when ``like`` has none).
+    like : xarray.DataArray or xarray.Dataset
+        Anything with ``frame, y, x`` dims giving the output's shape and coords (the
+        frames, or their ``trail_prob``).
+    soft_px : float
+        Width [px] of the band's logistic edge.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``trail_footprint`` (``frame, y, x``), float32 in [0, 1]: 0 away from every trail.
+    """
+    from scipy.special import expit
+
+    if not soft_px > 0:
+        raise InputError(f"soft_px: expected a positive width in px, got {soft_px!r}")
+    missing = {"frame", "x0", "y0", "x1", "y1", "width_px", "score"} - set(trails_table)
+    if missing:
+        raise InputError(f"trails_table: expected trail-table columns, missing {sorted(missing)}")
+    da = like["trail_prob"] if isinstance(like, xr.Dataset) and "trail_prob" in like else like
+    if isinstance(da, xr.Dataset):
+        da = da["flux"] if "flux" in da else da[next(iter(da.data_vars))]
+    if set(da.dims) != {"frame", "y", "x"}:
+        raise InputError(f"like: expected dims (frame, y, x), got {da.dims}")
+    da = da.transpose("frame", "y", "x")
+    ny, nx = da.sizes["y"], da.sizes["x"]
+    out = np.zeros((da.sizes["frame"], ny, nx), np.float32)
+    where = {f: k for k, f in enumerate(frame_index(da))}
+    unknown = sorted(set(trails_table["frame"]) - set(where))
+    if unknown:
+        raise InputError(f"trails_table: frame(s) {unknown[:10]} are not frames of 'like'")
+    for t in trails_table.itertuples():
+        a, b = np.array([t.x0, t.y0]), np.array([t.x1, t.y1])
+        # only the band's bounding box, edge included, is computed
+        reach = t.width_px / 2 + 10 * soft_px
+        y0, y1 = (max(0, int(np.floor(min(a[1], b[1]) - reach))),
+                  min(ny, int(np.ceil(max(a[1], b[1]) + reach)) + 1))  # fmt: skip
+        x0, x1 = (max(0, int(np.floor(min(a[0], b[0]) - reach))),
+                  min(nx, int(np.ceil(max(a[0], b[0]) + reach)) + 1))  # fmt: skip
+        if y0 >= y1 or x0 >= x1:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        ab = b - a
+        s = np.clip(((xx - a[0]) * ab[0] + (yy - a[1]) * ab[1]) / max(ab @ ab, 1e-12), 0, 1)
+        d = np.hypot(xx - a[0] - s * ab[0], yy - a[1] - s * ab[1])
+        band = t.score * expit((t.width_px / 2 - d) / soft_px)
+        k = where[t.frame]
+        np.maximum(out[k, y0:y1, x0:x1], band, out=out[k, y0:y1, x0:x1])
+    coords = {c: v for c, v in da.coords.items() if set(v.dims) <= {"frame", "y", "x"}}
+    res = xr.DataArray(out, dims=("frame", "y", "x"), coords=coords, name="trail_footprint")
+    res.attrs = {"soft_px": float(soft_px), "units": "probability"}
+    return res
+
+
+def refine(
+    prob,
+    trails_table: pd.DataFrame | None = None,
+    *,
+    weight: float = 0.5,
+    soft_px: float = 0.5,
+    seed: int = 0,
+    **options,
+) -> xr.DataArray:
+    """Sharpen a trail probability with its trails' fitted lines.
+
+    A network's probability blurs over the few px where a trail's band ends, while a line
+    fitted to the whole trail locates that edge to a fraction of a px. The refined
+    probability is ``(1 - weight) * prob + weight * footprint``, with ``footprint`` the
+    fitted bands (:func:`trail_footprint`): pixels of a fitted trail's band rise, pixels
+    outside every band keep at most ``1 - weight``.
+
+    Parameters
+    ----------
+    prob : xarray.DataArray
+        ``trail_prob (frame, y, x)`` from :func:`satlab.detect.segment`.
+    trails_table : pandas.DataFrame, optional
+        Trails found in ``prob``; default ``trails(prob, seed=seed, **options)``.
+    weight : float
+        Share of the fitted bands, in [0, 1].
+    soft_px : float
+        Width [px] of a band's logistic edge.
+    seed : int
+        Seed of the RANSAC line fits when ``trails_table`` is not given.
+    **options
+        Passed to :func:`trails` when ``trails_table`` is not given.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``trail_prob`` like ``prob`` (NaN where it is NaN), with attrs ``refine_weight``
+        and ``refine_soft_px`` added.
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise InputError(f"weight: expected a share in [0, 1], got {weight!r}")
+    da = _as_prob(prob)
+    if trails_table is None:
+        # the footprint the probabilities were measured in keeps trail ends at its edge
+        options.setdefault("valid", np.isfinite(da.values).any(axis=0))
+        with warnings.catch_warnings():
+            # a frame without trails keeps its probabilities (times 1 - weight)
+            warnings.simplefilter("ignore", SatlabWarning)
+            trails_table = trails(da.rename("trail_prob"), seed=seed, **options)
+    foot = trail_footprint(trails_table, da, soft_px=soft_px)
+    out = ((1.0 - weight) * da + weight * foot.values).astype(np.float32)
+    out.name = "trail_prob"
+    out.attrs = {**da.attrs, "refine_weight": float(weight), "refine_soft_px": float(soft_px)}
+    return out

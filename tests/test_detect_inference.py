@@ -7,6 +7,7 @@ plumbing; what the shipped weights score is checked in test_detect_inference_shi
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.special
 import xarray as xr
 
 torch = pytest.importorskip("torch")
@@ -193,6 +194,7 @@ def test_large_frames_go_through_one_pass_a_few_at_a_time(rng, weights, monkeypa
     flux[:, 100:104, :] += 40.0  # a trail across every tile boundary
     w = weights["trail-unet"]
     together = sd.segment(flux, weights=w).values
+    once = sd.segment(flux, weights=w, flips=False).values
     calls = []
     run = satlab.detect._run
     monkeypatch.setattr(
@@ -201,15 +203,56 @@ def test_large_frames_go_through_one_pass_a_few_at_a_time(rng, weights, monkeypa
     # binned 2x2 and padded to a multiple of 16: 160x160 network px
     monkeypatch.setattr(satlab.detect, "ONE_PASS_TILE", 160)
     apart = sd.segment(flux, weights=w).values
-    assert calls == [(1, 1, 160, 160)] * 3
+    assert calls == [(1, 1, 160, 160)] * 3 * 4  # each frame and its three mirror images
     np.testing.assert_allclose(apart, together, atol=1e-5)
     calls.clear()
     # reach 47 network px either side (four stages): a 48-px halo keeps the pass's result
     monkeypatch.setattr(satlab.detect, "ONE_PASS_TILE", 128)
     monkeypatch.setattr(satlab.detect, "ONE_PASS_HALO", 48)
-    tiled = sd.segment(flux, weights=w).values
+    tiled = sd.segment(flux, weights=w, flips=False).values
     assert calls == [(1, 1, 128, 128)] * 12  # tiles at 0 and 32 on both axes, per frame
+    np.testing.assert_allclose(tiled, once, atol=1e-6)
+    calls.clear()
+    tiled = sd.segment(flux, weights=w).values
+    assert len(calls) == 12 * 4
     np.testing.assert_allclose(tiled, together, atol=1e-6)
+    np.testing.assert_allclose(tiled, together, atol=1e-6)
+
+
+def test_mirror_images_are_averaged(rng, weights):
+    """``flips=True`` is the mean of the network's passes over the frame's four mirror
+    images, so a mirrored frame gets the mirrored probabilities."""
+    flux = rng.normal(100, 5, (2, 61, 90)).astype(np.float32)
+    flux[:, 20:26, 10:70] += 30.0
+    w = weights["trail-unet"]
+    p = sd.segment(flux, weights=w)
+    assert p.attrs["flips"] == 1
+    once = [
+        sd.segment(np.ascontiguousarray(np.flip(flux, d)), weights=w, flips=False).values
+        for d in ((), (2,), (1,), (1, 2))
+    ]
+    mean = sum(np.flip(q, d) for q, d in zip(once, ((), (2,), (1,), (1, 2)), strict=True)) / 4
+    np.testing.assert_allclose(p.values, mean, atol=1e-6)
+    assert np.abs(once[0] - mean).max() > 1e-3  # a random network is not mirror-symmetric
+    for d in ((2,), (1,), (1, 2)):
+        mirrored = sd.segment(np.ascontiguousarray(np.flip(flux, d)), weights=w).values
+        np.testing.assert_allclose(np.flip(mirrored, d), p.values, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["trail-mobilenetv2", "trail-cnn"])
+def test_classify_averages_mirror_images_on_request(rng, weights, model):
+    flux = rng.normal(100, 5, (3, 150, 170)).astype(np.float32)
+    w = weights[model]
+    s = sd.classify(flux, model=model, weights=w, flips=True)
+    assert s.attrs["flips"] == 1
+    assert sd.classify(flux, model=model, weights=w).attrs["flips"] == 0
+    logit = [
+        scipy.special.logit(sd.classify(np.flip(flux, d), model=model, weights=w).values)
+        for d in ((), (2,), (1,), (1, 2))
+    ]
+    np.testing.assert_allclose(s.values, scipy.special.expit(np.mean(logit, axis=0)), atol=1e-5)
+    mirrored = sd.classify(np.flip(flux, 2), model=model, weights=w, flips=True)
+    np.testing.assert_allclose(mirrored.values, s.values, atol=1e-5)
 
 
 def test_bad_options(frames, weights):

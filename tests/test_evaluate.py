@@ -64,13 +64,17 @@ def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
         assert {0.8, 0.5} <= set(cls.threshold)
         assert not ev.tables["methods"].line_information.iloc[0]
         assert "pixel_binned" not in ev.tables
+        assert ev.params["segment"] is None
     else:
         pix = ev.tables["pixel_binned"]
         assert pix.quantity.iloc[0] == "all" and pix.n_frames.iloc[0] == sim.sizes["frame"]
+        assert set(pix.method) == {name, f"{name} refined"}
+        assert set(ev.curves["pixel_roc"]) == {name, f"{name} refined"}
         n_pos = int((sim["trail_mask"].values & sim["valid"].values).sum())
         assert pix.n_pos_px.iloc[0] == n_pos
         assert ev.tables["methods"].line_information.iloc[0]
         assert set(ev.plots()) == {"roc", "pr", "pixel_roc", "pixel_pr"}
+        assert ev.params["segment"] == {"step_px": None, "border_px": 10, "flips": 1}
     assert ev.params["weights"] == str(path)
 
 

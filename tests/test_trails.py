@@ -7,7 +7,15 @@ import xarray as xr
 
 from satlab.errors import InputError, SatlabWarning
 from satlab.frames import circular_footprint
-from satlab.lines import TRAIL_COLUMNS, line_from_points, trails, trails_from_mask
+from satlab.lines import (
+    TRAIL_COLUMNS,
+    line_from_points,
+    refine,
+    trail_footprint,
+    trail_table,
+    trails,
+    trails_from_mask,
+)
 
 SHAPE = (200, 200)
 YY, XX = np.mgrid[: SHAPE[0], : SHAPE[1]]
@@ -342,3 +350,90 @@ def test_truth_masks_of_the_simulator_give_its_truth_table():
     )
     assert np.median(ends / 2) < 5.0
     assert np.median(got.width_px) == pytest.approx(np.median(ref.width_px), rel=0.15)
+
+
+def _band(shape, x0, y0, x1, y1):
+    """Distance [px] of every pixel to the segment (x0, y0)-(x1, y1)."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
+    a, b = np.array([x0, y0], float), np.array([x1, y1], float)
+    ab = b - a
+    s = np.clip(((xx - a[0]) * ab[0] + (yy - a[1]) * ab[1]) / (ab @ ab), 0, 1)
+    return np.hypot(xx - a[0] - s * ab[0], yy - a[1] - s * ab[1])
+
+
+def _table(rows):
+    return pd.DataFrame(
+        [{"rho": 0.0, "theta": 0.0, "length_px": 1.0, "method": "test", **r} for r in rows]
+    )
+
+
+def test_footprint_draws_each_trail_as_a_stadium_of_its_width():
+    like = xr.DataArray(np.zeros((2, 40, 80)), dims=("frame", "y", "x"), coords={"frame": [7, 9]})
+    table = _table([
+        {"frame": 9, "x0": 10.0, "y0": 20.0, "x1": 60.0, "y1": 20.0, "width_px": 8.0, "score": 0.9},
+        {"frame": 9, "x0": 70.0, "y0": 0.0, "x1": 70.0, "y1": 39.0, "width_px": 4.0, "score": 0.5},
+    ])  # fmt: skip
+    foot = trail_footprint(table, like, soft_px=0.5)
+    assert foot.name == "trail_footprint" and foot.dims == ("frame", "y", "x")
+    assert list(foot["frame"].values) == [7, 9] and foot.dtype == np.float32
+    assert not foot.sel(frame=7).any()
+    f = foot.sel(frame=9).values
+    assert f[20, 30] == pytest.approx(0.9, abs=1e-3)  # on the line
+    assert f[24, 30] == pytest.approx(0.45, abs=1e-6)  # half a width away: the edge
+    assert f[26, 30] < 0.9 * 0.02  # 2 px outside
+    assert f[20, 64] == pytest.approx(0.45, abs=1e-6)  # round cap beyond the end
+    assert f[20, 72] == pytest.approx(0.25, abs=1e-6)  # the thinner, fainter trail's edge
+    assert f[20, 66] < 0.02
+    expected = np.maximum(
+        0.9 / (1 + np.exp(-(4 - _band((40, 80), 10, 20, 60, 20)) / 0.5)),
+        0.5 / (1 + np.exp(-(2 - _band((40, 80), 70, 0, 70, 39)) / 0.5)),
+    )
+    np.testing.assert_allclose(f, expected, atol=2e-3)  # 0 beyond each box's 5-px margin
+
+
+_ELSEWHERE = _table(
+    [{"frame": 3, "x0": 1.0, "y0": 1.0, "x1": 9.0, "y1": 9.0, "width_px": 2.0, "score": 1.0}]
+)
+
+
+@pytest.mark.parametrize(
+    ("table", "kwargs", "match"),
+    [
+        (_ELSEWHERE, {}, r"frame\(s\) \[3\]"),
+        (pd.DataFrame({"frame": [0]}), {}, "missing.*score"),
+        (trail_table([], method="test"), {"soft_px": 0.0}, "soft_px"),
+    ],
+)
+def test_footprint_bad_input(table, kwargs, match):
+    like = xr.DataArray(np.zeros((1, 10, 10)), dims=("frame", "y", "x"))
+    with pytest.raises(InputError, match=match):
+        trail_footprint(table, like, **kwargs)
+
+
+def test_refine_sharpens_a_blurred_band_edge(rng):
+    """A probability whose band edge wanders by up to 2 px along the trail (as a
+    network's does at low S/N): the band drawn from the fitted line puts it back."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from satlab.metrics import pixel_metrics
+
+    d = np.stack([_band((120, 160), 15, 30, 145, 95), _band((120, 160), 20, 100, 140, 10)])
+    mask = d <= 6.0
+    wander = 2.0 * np.tanh(gaussian_filter1d(rng.normal(0, 6, (2, 1, 160)), 8, axis=-1))
+    prob = 1 / (1 + np.exp(-(6.0 + wander - d) / 0.7))
+    prob = xr.DataArray(prob.astype(np.float32), dims=("frame", "y", "x"))
+    prob.values[1, :5, :5] = np.nan
+    refined = refine(prob.rename("trail_prob"))
+    assert refined.name == "trail_prob" and refined.attrs["refine_weight"] == 0.5
+    assert np.isnan(refined.values[1, :5, :5]).all()
+    before = pixel_metrics(mask, prob.values)
+    after = pixel_metrics(mask, refined.values)
+    assert after["precision_at_recall"] > before["precision_at_recall"] + 0.035
+    assert after["precision_at_recall"] > 0.975
+    assert after["tpr_at_fp_per_frame"] > before["tpr_at_fp_per_frame"] + 0.08
+    assert after["roc_auc"] > before["roc_auc"]
+    # the given table is used as is: no trail leaves (1 - weight) * prob
+    none = refine(prob, trail_table([], method="test"), weight=0.25)
+    np.testing.assert_allclose(none.values, 0.75 * prob.values, rtol=1e-6)
+    with pytest.raises(InputError, match="weight"):
+        refine(prob, weight=1.5)
