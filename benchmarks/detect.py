@@ -117,6 +117,15 @@ def int8_tradeoff(frames, labels, results, seconds):
     print(f"mobilenetv2 int8 network only: {r:7.1f} frames/s", flush=True)
 
 
+# segment's settings compared; the last is seed 002's procedure, the reference
+SEGMENT_RUNS = (
+    ("one pass", {}),
+    ("one pass without flips", {"flips": False}),
+    ("step 128", {"step": 128}),
+    ("step 10 without flips", {"step": 10, "flips": False}),
+)
+
+
 def big_frames_speed(results, seconds, rng):
     big = as_frames(rng.normal(1000, 10, (4, 768, 1032)).astype(np.float32))
     r = rate(lambda: sd.classify(big, model="trail-cnn"), 4, min_seconds=seconds)
@@ -127,15 +136,6 @@ def big_frames_speed(results, seconds, rng):
         r = rate(lambda kw=kw: sd.segment(big, **kw), 4, min_seconds=seconds)
         results[f"segment 1032x768 {name} [Mpix/s]"] = r * mpix
         print(f"segment 1032x768 {name}: {r * mpix:6.2f} Mpix/s", flush=True)
-
-
-# segment's settings compared; the last is seed 002's procedure, the reference
-SEGMENT_RUNS = (
-    ("one pass", {}),
-    ("one pass without flips", {"flips": False}),
-    ("step 128", {"step": 128}),
-    ("step 10 without flips", {"step": 10, "flips": False}),
-)
 
 
 def step_agreement(results, n_frames, seed):

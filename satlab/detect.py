@@ -128,8 +128,8 @@ def _warn_empty_frames(good: xr.DataArray, what: str) -> None:
 # Mirror images (dims flipped) whose scores ``flips=True`` averages: test-time
 # augmentation, as a trail's mirror image is a trail (training flips frames left-right).
 # Transposes are left out: read-out smear and hot columns run along the detector columns,
-# and transposed they look like trails (on satlab evaluate trail-unet --n 300, adding the
-# transpose cut the pixel TPR at 1e-5 FPR from 55 to 51 %).
+# and transposed they look like trails (on satlab evaluate trail-unet --n 300, averaging
+# with the transpose cut the pixel TPR at 1e-5 FPR from 55 to 51 %).
 FLIPS = ((), (-1,), (-2,), (-2, -1))
 
 
@@ -301,7 +301,7 @@ def _segment_block(flux, valid, *, spec, dev, net, batch_size, step, border, fli
                 # back to detector pixels: the PSF is wider than a bin, so bilinear is enough
                 prob = F.interpolate(prob[:, None], scale_factor=b, mode="bilinear")[:, 0]
             prob = np.flip(prob[:, :ny, :nx].numpy(), d)
-            out[rows] = prob if not d else out[rows] + prob
+            out[rows] = prob if d == () else out[rows] + prob
         if flips:
             out[rows] /= len(FLIPS)
     out[~good.any(axis=(1, 2))] = np.nan
