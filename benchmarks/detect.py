@@ -13,9 +13,10 @@ seed 002 step-10 sliding average. Reports
   on simulated CHEOPS frames next to float32;
 * trail-cnn frames/s on 1032x768 frames;
 * segment Mpix/s on 1032x768 frames (one pass with and without the mirror-image average,
-  step 128), and the pixel metrics of those and of seed 002's step-10 sliding average
-  (no mirror images) on CHEOPS-like 1032x768 frames (the CHEOPS preset with a larger
-  detector, so the shipped UNet sees the PSF it was trained on).
+  step 128), and the pixel metrics of those, of the one pass refined by the fitted trails
+  (satlab.detect.refine) and of seed 002's step-10 sliding average (no mirror images) on
+  CHEOPS-like 1032x768 frames (the CHEOPS preset with a larger detector, so the shipped
+  UNet sees the PSF it was trained on).
 """
 
 from __future__ import annotations
@@ -117,11 +118,13 @@ def int8_tradeoff(frames, labels, results, seconds):
     print(f"mobilenetv2 int8 network only: {r:7.1f} frames/s", flush=True)
 
 
-# segment's settings compared; the last is seed 002's procedure, the reference
+# segment's settings compared (``refine``: then satlab.detect.refine with the trails it
+# fits); the last is seed 002's procedure, the reference
 SEGMENT_RUNS = (
     ("one pass", {}),
     ("one pass without flips", {"flips": False}),
     ("step 128", {"step": 128}),
+    ("one pass, refined", {"refine": True}),
     ("step 10 without flips", {"step": 10, "flips": False}),
 )
 
@@ -151,8 +154,11 @@ def step_agreement(results, n_frames, seed):
     mask = ds["trail_mask"].values
     out = {}
     for name, kw in SEGMENT_RUNS:
+        kw = dict(kw)
+        refine = kw.pop("refine", False)
         t0 = time.perf_counter()
-        prob = sd.segment(ds, **kw).values
+        prob = sd.segment(ds, **kw)
+        prob = (sd.refine(prob) if refine else prob).values
         dt = time.perf_counter() - t0
         m = out[name] = pixel_metrics(mask, prob, valid=ds["valid"].values)
         for k in ("tpr_at_fpr", "precision_at_recall", "roc_auc"):
