@@ -189,7 +189,8 @@ def classify(
         ``"auto"`` (CUDA with float16 autocast, else MPS, else CPU), ``"cpu"``, ``"cuda"``.
     flips : bool
         Average the logits over the frame and its mirror images (left-right, up-down and
-        both), at four times the cost. On ``satlab evaluate trail-mobilenetv2 --n 1000``
+        both), at four times the cost (446 CHEOPS frames/s at batch 16 on a 2-core CPU,
+        against 1854). On ``satlab evaluate trail-mobilenetv2 --n 1000``
         this raises the ROC AUC from 0.990 to 0.993 and the recall at 1 % FPR from 92.5
         to 95.3 %; recall at 0.8 moves from 89.3 to 90.1 %.
     batch_size : int, optional
