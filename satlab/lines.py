@@ -678,7 +678,12 @@ def refine(
     seed : int
         Seed of the RANSAC line fits when ``trails_table`` is not given.
     **options
-        Passed to :func:`trails` when ``trails_table`` is not given.
+        Passed to :func:`trails` when ``trails_table`` is not given; its hysteresis
+        ``low`` defaults to 0.15 here (0.3 in :func:`trails`). A trail that no line fits
+        keeps at most ``1 - weight`` of its probability, below the fitted bands. On 16
+        CHEOPS-like 1032x768 frames, 0.3 left unfitted a S/N 39 trail along the detector
+        columns, which the UNet scores about 0.2 (like read-out smear). 0.15 fits it and
+        raises the precision at 90 % pixel recall from 82.9 to 90.0 %.
 
     Returns
     -------
@@ -692,6 +697,7 @@ def refine(
     if trails_table is None:
         # the footprint the probabilities were measured in keeps trail ends at its edge
         options.setdefault("valid", np.isfinite(da.values).any(axis=0))
+        options.setdefault("low", min(0.15, options.get("threshold") or 0.5))
         with warnings.catch_warnings():
             # a frame without trails keeps its probabilities (times 1 - weight)
             warnings.simplefilter("ignore", SatlabWarning)
