@@ -437,3 +437,17 @@ def test_refine_sharpens_a_blurred_band_edge(rng):
     np.testing.assert_allclose(none.values, 0.75 * prob.values, rtol=1e-6)
     with pytest.raises(InputError, match="weight"):
         refine(prob, weight=1.5)
+
+
+def test_refine_fits_faint_stretches_down_to_hysteresis_015():
+    """A trail the network scores 0.2 along most of its length (as it does bright trails
+    along the columns) joined to a 0.6 stretch: the band covers its whole length."""
+    d = _band((60, 200), 5, 30, 195, 30)[None]
+    prob = np.where(d <= 4, 0.2, 0.0).astype(np.float32)
+    prob[0, 26:35, 5:60] = np.where(d[0, 26:35, 5:60] <= 4, 0.6, 0.0)
+    prob = xr.DataArray(prob, dims=("frame", "y", "x"), name="trail_prob")
+    refined = refine(prob).values[0]
+    assert refined[30, 150] > 0.2  # half the 0.2 plus half the fitted band's score
+    assert refined[37, 150] < 0.01  # 3 px outside the band
+    # at trails()' hysteresis of 0.3 only the bright stretch is fitted
+    assert refine(prob, low=0.3).values[0, 30, 150] == pytest.approx(0.1)
