@@ -359,7 +359,8 @@ def evaluate(
         props = frame_properties(truth, info)
         sel = np.broadcast_to(valid, mask.shape) & np.isfinite(prob.values)
         binned, curves["pixel_roc"], curves["pixel_pr"] = [], {}, {}
-        # the network's probabilities, and the same sharpened by the fitted trails
+        # the network's probabilities, and the same sharpened by the fitted trails (refine
+        # fits them again: at its lower hysteresis, not the frame scores' trails above)
         for name, pr in ((model, prob), (f"{model} refined", refine(prob, seed=seed))):
             p = np.asarray(pr.values, np.float32)
             binned.append(binned_pixel_metrics(mask, p, props, valid=valid))

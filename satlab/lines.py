@@ -28,6 +28,7 @@ from .errors import InputError, SatlabWarning
 __all__ = [
     "TRAIL_COLUMNS",
     "TRAIL_UNITS",
+    "distance_to_segment",
     "edge_distance",
     "empty_trails",
     "fit_segment",
@@ -301,6 +302,15 @@ def _as_prob(prob) -> xr.DataArray:
     if set(prob.dims) != {"frame", "y", "x"}:
         raise InputError(f"trail probability: expected dims (frame, y, x), got {prob.dims}")
     return prob.transpose("frame", "y", "x")
+
+
+def distance_to_segment(xx, yy, a, b) -> np.ndarray:
+    """Distance [px] of the points ``(xx, yy)`` to the segment from ``a`` to ``b`` (x, y)."""
+    ax, ay = a
+    dx, dy = b[0] - ax, b[1] - ay
+    l2 = dx * dx + dy * dy
+    t = np.clip(((xx - ax) * dx + (yy - ay) * dy) / l2, 0.0, 1.0) if l2 > 0 else 0.0
+    return np.hypot(xx - ax - t * dx, yy - ay - t * dy)
 
 
 def edge_distance(valid) -> np.ndarray:
@@ -613,9 +623,7 @@ def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -
     missing = {"frame", "x0", "y0", "x1", "y1", "width_px", "score"} - set(trails_table)
     if missing:
         raise InputError(f"trails_table: expected trail-table columns, missing {sorted(missing)}")
-    da = like["trail_prob"] if isinstance(like, xr.Dataset) and "trail_prob" in like else like
-    if isinstance(da, xr.Dataset):
-        da = da["flux"] if "flux" in da else da[next(iter(da.data_vars))]
+    da = like["flux"] if isinstance(like, xr.Dataset) and "flux" in like else _as_prob(like)
     if set(da.dims) != {"frame", "y", "x"}:
         raise InputError(f"like: expected dims (frame, y, x), got {da.dims}")
     da = da.transpose("frame", "y", "x")
@@ -636,9 +644,7 @@ def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -
         if y0 >= y1 or x0 >= x1:
             continue
         yy, xx = np.mgrid[y0:y1, x0:x1]
-        ab = b - a
-        s = np.clip(((xx - a[0]) * ab[0] + (yy - a[1]) * ab[1]) / max(ab @ ab, 1e-12), 0, 1)
-        d = np.hypot(xx - a[0] - s * ab[0], yy - a[1] - s * ab[1])
+        d = distance_to_segment(xx, yy, a, b)
         band = t.score * expit((t.width_px / 2 - d) / soft_px)
         k = where[t.frame]
         np.maximum(out[k, y0:y1, x0:x1], band, out=out[k, y0:y1, x0:x1])

@@ -54,6 +54,7 @@ import pandas as pd
 
 from .errors import InputError, SatlabWarning
 from .frames import as_frames
+from .lines import distance_to_segment
 
 __all__ = [
     "PHOTOMETRY_UNITS",
@@ -552,14 +553,6 @@ def _sigma_clipped(values: np.ndarray) -> tuple[float, float]:
     return float(median), float(std)
 
 
-def _distance_to_segment(xx, yy, a, b) -> np.ndarray:
-    ax, ay = a
-    dx, dy = b[0] - ax, b[1] - ay
-    l2 = dx * dx + dy * dy
-    t = np.clip(((xx - ax) * dx + (yy - ay) * dy) / l2, 0.0, 1.0) if l2 > 0 else 0.0
-    return np.hypot(xx - ax - t * dx, yy - ay - t * dy)
-
-
 @dataclass
 class _Cutout:
     data: np.ndarray
@@ -587,7 +580,7 @@ def _cutout(image, good, a, b, psf: PSF, smear=None, margin: int | None = None) 
     sub_good = good[ylo:yhi, xlo:xhi]
     model = _LineModel(data.shape, psf, pad=pad, oversample=_oversample(psf))
     yy, xx = np.mgrid[ylo:yhi, xlo:xhi]
-    dist = _distance_to_segment(xx, yy, a, b)
+    dist = distance_to_segment(xx, yy, a, b)
     length = max(math.hypot(b[0] - a[0], b[1] - a[1]), 1e-12)
     along = ((xx - a[0]) * (b[0] - a[0]) + (yy - a[1]) * (b[1] - a[1])) / length
     ny, nx = data.shape
@@ -1858,7 +1851,7 @@ def _saturated(image, good, ends, psf: PSF, saturation) -> int:
     if xhi <= xlo or yhi <= ylo:
         return 0
     yy, xx = np.mgrid[ylo:yhi, xlo:xhi]
-    near = _distance_to_segment(xx, yy, ends[:2], ends[2:]) <= r
+    near = distance_to_segment(xx, yy, ends[:2], ends[2:]) <= r
     sub = image[ylo:yhi, xlo:xhi]
     return int(np.sum(near & good[ylo:yhi, xlo:xhi] & (sub >= float(saturation))))
 
