@@ -8,6 +8,7 @@ import pytest
 
 from satlab.errors import InputError, SatlabWarning
 from satlab.simulate import (
+    COLUMN_DEG,
     NEGATIVE_KINDS,
     Detector,
     Telescope,
@@ -515,6 +516,22 @@ def test_trail_brightness_drawn_from_snr():
     assert np.corrcoef(t["mag"], np.log(t["rate_arcsec_s"]))[0, 1] < -0.5
 
 
+def test_column_fraction_draws_trails_along_the_detector_columns():
+    ds = simulate_frames("cheops", 24, seed=5, trail_fraction=1.0, column_fraction=1.0)
+    t = truth_table(ds)
+    # theta is the normal's angle: a trail along y (the columns) has theta near 0
+    assert len(t) == 24 and np.all(np.abs(t["theta"]) <= COLUMN_DEG + 1e-6)
+    assert np.abs(t["theta"]).max() > COLUMN_DEG / 2  # spread over the range, not all at 0
+    # fraction 0 makes no draw: the frames of a set made before the option are unchanged
+    plain = simulate_frames("cheops", 3, seed=11, hard_negative_fraction=0.5)
+    same = simulate_frames("cheops", 3, seed=11, hard_negative_fraction=0.5, column_fraction=0.0)
+    np.testing.assert_array_equal(plain["flux"].values, same["flux"].values)
+    half = simulate_frames("cheops", 60, seed=6, trail_fraction=1.0, column_fraction=0.5)
+    half = truth_table(half)
+    # half drawn near the columns plus 10/90 of the uniform half
+    assert 0.4 < (np.abs(half["theta"]) <= COLUMN_DEG).mean() < 0.75
+
+
 def test_no_trails_gives_an_empty_typed_table():
     ds = simulate_frames("cheops", 2, seed=1, trail_fraction=0.0)
     assert ds["label"].values.sum() == 0 and ds.sizes["trail"] == 0
@@ -528,6 +545,7 @@ def test_no_trails_gives_an_empty_typed_table():
     [
         ({"preset": "hubble"}, "preset"),
         ({"trail_fraction": 1.5}, "trail_fraction"),
+        ({"column_fraction": -0.1}, "column_fraction"),
         ({"negative_kinds": ["ufo"]}, "negative_kinds"),
         ({"mag_range": (10, 5)}, "mag_range"),
         ({"rate_range": (0, 5)}, "rate_range"),

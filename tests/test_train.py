@@ -173,6 +173,8 @@ def test_train_model_checks_its_options(tmp_path):
         train_model("trail-cnn", out=tmp_path, frames=5, cache=None)
     with pytest.raises(InputError, match="epochs"):
         train_model("trail-cnn", out=tmp_path, epochs=-1, cache=None)
+    with pytest.raises(InputError, match="column_fraction"):
+        train_model("trail-cnn", out=tmp_path, column_fraction=1.5, cache=None)
     (tmp_path / "trail-cnn.json").write_text("{}")
     with pytest.raises(OutputExistsError, match="exists"):
         train_model("trail-cnn", out=tmp_path, frames=40, cache=None)
@@ -245,6 +247,30 @@ def test_train_takes_reviewed_negatives(tmp_path, monkeypatch):
     )  # fmt: skip
     assert card["training_data"]["reviewed_negatives"]["frames"] == 3
     assert card["training_data"]["reviewed_negatives"]["list"].endswith("h.csv")
+
+
+def test_column_fraction_reaches_the_training_set_and_the_card(tmp_path):
+    import numpy as np
+
+    from satlab.simulate import COLUMN_DEG
+    from satlab.train.core import train_model
+    from satlab.train.data import simulated_set
+
+    card = train_model(
+        "trail-cnn", out=tmp_path / "run", seed=7, frames=40, pool=0, epochs=1,
+        mining_rounds=0, workers=1, cache=None, column_fraction=1.0, log=lambda *_: None,
+    )  # fmt: skip
+    assert card["training_data"]["params"]["column_fraction"] == 1.0
+    assert "--column-fraction 1.0" in card["command"]
+    # the set's trail masks run along y: the main axis of each long one within COLUMN_DEG
+    data = simulated_set(40, seed=7, workers=1, cache=None, column_fraction=1.0)
+    angles = []
+    for mask in data["mask"][data["label"] == 1]:
+        y, x = np.nonzero(mask)
+        w, v = np.linalg.eigh(np.cov(x, y))
+        if w[1] > 9 * w[0]:  # elongated: length over 3 widths
+            angles.append(np.degrees(np.arctan2(abs(v[0, 1]), abs(v[1, 1]))))
+    assert len(angles) > 5 and max(angles) <= COLUMN_DEG + 2
 
 
 def test_fine_tuning_starts_from_the_given_weights(tmp_path, monkeypatch):

@@ -12,13 +12,14 @@ from .negatives import NEGATIVE_KINDS
 from .optics import BANDS, MODES, PSF, Telescope, psf_from_image
 from .presets import PRESETS, Preset, get_preset
 from .scenes import CatalogScene, CompositeScene, SimulatedScene, Stars, hipparcos_catalogue
-from .simulator import TRUTH_COLUMNS, gaussian_sigma, simulate_frames, truth_table
+from .simulator import COLUMN_DEG, TRUTH_COLUMNS, gaussian_sigma, simulate_frames, truth_table
 from .streaks import render_segments, render_streak, streak_area, streak_mask, streak_path
 from .video import simulate_video, video_truth
 
 __all__ = [
     "BANDS",
     "BAYER_ORDERS",
+    "COLUMN_DEG",
     "MODES",
     "NEGATIVE_KINDS",
     "PRESETS",

@@ -78,6 +78,7 @@ class TrailDataset(Dataset):
             "truncation_fraction": 0.1,
             "jitter_fraction": 0.2,
             "variation_fraction": 0.3,
+            "column_fraction": 0.0,
             "scene": None,
             "start": "2021-01-01T00:00:00",
         }

@@ -40,6 +40,7 @@ from .scenes import CatalogScene, CompositeScene, SimulatedScene, Stars
 from .streaks import render_segments, streak_area, streak_mask, streak_path
 
 __all__ = [
+    "COLUMN_DEG",
     "TRUTH_COLUMNS",
     "gaussian_sigma",
     "simulate_frames",
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 SIDEREAL_ARCSEC_S = 15.041
+# a ``column_fraction`` trail runs within this angle [deg] of the detector columns: up to
+# 10 deg over a CHEOPS frame's 200 px it drifts 35 px across, which is what tells it from
+# the straight smear column of a bright star
+COLUMN_DEG = 10.0
 # per-trail truth: name -> dtype (order of truth_table's columns after "frame")
 TRUTH_COLUMNS = {
     "x0": "float64",
@@ -126,6 +131,7 @@ class _Options:
     start: np.datetime64
     scene: object
     snr_range: tuple[float, float] | None = None
+    column_fraction: float = 0.0
 
 
 def _check_options(preset: Preset, **kw) -> _Options:
@@ -135,6 +141,7 @@ def _check_options(preset: Preset, **kw) -> _Options:
         "truncation_fraction",
         "jitter_fraction",
         "variation_fraction",
+        "column_fraction",
     ):
         if not 0.0 <= kw[name] <= 1.0:
             raise InputError(f"{name}: expected a fraction in [0, 1], got {kw[name]}")
@@ -186,6 +193,7 @@ def _check_options(preset: Preset, **kw) -> _Options:
         start=start,
         scene=scene,
         snr_range=snr,
+        column_fraction=float(kw["column_fraction"]),
     )
 
 
@@ -254,6 +262,8 @@ def _draw_trail(preset: Preset, opts: _Options, rng, shape, exptime, circular):
     ny, nx = shape
     scale = preset.pixel_scale
     centre = np.array([(nx - 1) / 2, (ny - 1) / 2])
+    # no draw at fraction 0: sets made without the option keep their random streams
+    column = opts.column_fraction > 0 and rng.random() < opts.column_fraction
     for _ in range(100):
         if circular:
             r = 0.45 * min(shape) * np.sqrt(rng.random())
@@ -261,7 +271,10 @@ def _draw_trail(preset: Preset, opts: _Options, rng, shape, exptime, circular):
             p = centre + r * np.array([np.cos(a), np.sin(a)])
         else:
             p = np.array([rng.uniform(0, nx - 1), rng.uniform(0, ny - 1)])
-        phi = rng.uniform(0, 2 * np.pi)
+        if column:  # along y, the detector columns, either way
+            phi = np.pi * (rng.integers(2) + 0.5) + np.radians(rng.uniform(-1, 1) * COLUMN_DEG)
+        else:
+            phi = rng.uniform(0, 2 * np.pi)
         u = np.array([np.cos(phi), np.sin(phi)])
         big = 2.0 * (nx + ny)
         chord = _clip_to_field(p - big * u, p + big * u, shape, circular)
@@ -590,6 +603,7 @@ def simulate_frames(
     truncation_fraction: float = 0.1,
     jitter_fraction: float = 0.2,
     variation_fraction: float = 0.3,
+    column_fraction: float = 0.0,
     scene=None,
     start="2021-01-01T00:00:00",
 ) -> xr.Dataset:
@@ -629,6 +643,10 @@ def simulate_frames(
     truncation_fraction, jitter_fraction, variation_fraction : float
         Probabilities that a trail is cut short inside the field, follows a wavy path, or
         varies in brightness along its length (tumbling plus scintillation).
+    column_fraction : float
+        Probability that a trail runs within :data:`COLUMN_DEG` of the detector columns
+        (``y``), where read-out smear runs too; the others take any direction. Training
+        sets raise it so that a network sees enough such trails to tell them from smear.
     scene : SimulatedScene, CatalogScene or CompositeScene, optional
         What is behind the trails; default the preset's simulated star field.
     start : str or datetime
@@ -668,6 +686,7 @@ def simulate_frames(
         "truncation_fraction": truncation_fraction,
         "jitter_fraction": jitter_fraction,
         "variation_fraction": variation_fraction,
+        "column_fraction": column_fraction,
         "scene": type(scene).__name__ if scene is not None else "preset",
         "start": str(start),
     }
@@ -684,6 +703,7 @@ def simulate_frames(
         truncation_fraction=truncation_fraction,
         jitter_fraction=jitter_fraction,
         variation_fraction=variation_fraction,
+        column_fraction=column_fraction,
         scene=scene,
         start=start,
     )

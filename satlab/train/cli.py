@@ -51,8 +51,16 @@ MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
     default=None,
     help="Adam learning rate [default: 1e-3, or the recipe's fine-tuning rate with --init].",
 )
+@click.option(
+    "--column-fraction",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of trails drawn near the detector columns, where read-out smear runs.",
+)
 def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers, max_minutes,
-          threads, no_cache, overwrite, hard_negatives, review_frames, init, lr):  # fmt: skip
+          threads, no_cache, overwrite, hard_negatives, review_frames, init, lr,
+          column_fraction):  # fmt: skip
     """Train model NAME on simulated frames; write NAME.safetensors and its model card.
 
     The recipe of each model (frames, epochs, mining rounds) is the one of the shipped
@@ -90,6 +98,7 @@ def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers,
         reviewed=reviewed,
         init=init,
         lr=lr,
+        column_fraction=column_fraction,
         log=click.echo,
     )
     click.echo(_summary(card))
