@@ -402,8 +402,8 @@ def segment(
     -------
     xarray.DataArray
         ``trail_prob`` (``frame, y, x``), float32 in [0, 1], NaN outside ``valid``;
-        the input's coords; attrs ``model``, ``threshold``, ``step_px``, ``border_px``,
-        ``flips`` (1 or 0).
+        the input's coords; attrs ``model``, ``threshold``, ``step_px`` (0 for one
+        whole-frame pass), ``border_px``, ``flips`` (1 or 0), ``units``.
     """
     spec, dev, net = _setup(model, device, weights)
     if spec.task != "segment":
@@ -439,7 +439,7 @@ def segment(
     prob.attrs = {
         "model": spec.name,
         "threshold": spec.threshold,
-        "step_px": step,
+        "step_px": 0 if step is None else int(step),  # netCDF attrs cannot hold None
         "border_px": int(border),
         "flips": int(bool(flips)),
         "units": "probability",

@@ -588,7 +588,12 @@ def _is_prob(obj) -> bool:
     if isinstance(obj, xr.Dataset):
         return "trail_prob" in obj and "flux" not in obj
     if isinstance(obj, xr.DataArray):
-        return obj.name == "trail_prob" or obj.dtype.kind == "b"
+        # segment()'s output keeps its units when a user renames it
+        return (
+            obj.name == "trail_prob"
+            or obj.attrs.get("units") == "probability"
+            or obj.dtype.kind == "b"
+        )
     return getattr(getattr(obj, "dtype", None), "kind", "") == "b"
 
 

@@ -156,7 +156,7 @@ def test_segment_contract(rng, weights):
     assert p.dtype == np.float32
     assert np.isnan(p[:, :, :3]).all() and np.isfinite(p[:, :, 3:]).all()
     assert float(p.min()) >= 0 and float(p.max()) <= 1
-    assert p.attrs["border_px"] == 10
+    assert p.attrs["border_px"] == 10 and p.attrs["step_px"] == 0
     assert "trail_prob" in xr.merge([ds, p])
 
 

@@ -87,3 +87,18 @@ def test_unet_masks_bright_trails(sim):
     iou = (hit & truth).sum() / (hit | truth).sum()
     assert iou > 0.5
     assert np.nanmean(sd.segment(neg).values >= 0.5) < 0.01
+
+
+def test_segment_output_round_trips_through_netcdf_and_stays_a_probability(sim, tmp_path):
+    import pandas as pd
+    import xarray as xr
+
+    p = sd.segment(sim[0])
+    p.to_netcdf(tmp_path / "prob.nc")
+    with xr.open_dataarray(tmp_path / "prob.nc") as back:
+        assert back.attrs["step_px"] == 0 and back.attrs["flips"] == 1
+        # renamed, it is still read as a probability (its units), not segmented as flux
+        again = sd.trails(back.rename("p"), seed=0)
+    found = sd.trails(p, seed=0)
+    assert len(found) >= 4
+    pd.testing.assert_frame_equal(again, found, check_like=True)

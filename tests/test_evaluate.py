@@ -74,7 +74,7 @@ def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
         assert pix.n_pos_px.iloc[0] == n_pos
         assert ev.tables["methods"].line_information.iloc[0]
         assert set(ev.plots()) == {"roc", "pr", "pixel_roc", "pixel_pr"}
-        assert ev.params["segment"] == {"step_px": None, "border_px": 10, "flips": 1}
+        assert ev.params["segment"] == {"step_px": 0, "border_px": 10, "flips": 1}
     assert ev.params["weights"] == str(path)
 
 
