@@ -31,6 +31,7 @@ import pandas as pd
 from .errors import InputError, OutputExistsError, SatlabWarning
 
 __all__ = [
+    "COLUMN_BINS",
     "EVAL_SEED",
     "EVAL_SNR",
     "Evaluation",
@@ -46,6 +47,9 @@ EVAL_SEED = 90_000_000
 # Table 1 bins hold 15-26 % of the trails each; these hold 18, 14, 22, 24, 22 %)
 EVAL_SNR = (0.2, 30.0)
 CLASSIC = ("hough", "radon", "findsat")
+# trail recall is also binned by the angle [deg] between a trail and the detector columns,
+# where read-out smear runs: trails along them are the networks' hardest (README)
+COLUMN_BINS = {"column_angle_deg": [0.0, 5.0, 10.0, 20.0, 90.01]}
 
 
 @dataclass
@@ -185,6 +189,7 @@ def evaluate(
     trail_fraction: float = 0.5,
     hard_negative_fraction: float = 0.5,
     snr_range=EVAL_SNR,
+    column_fraction: float = 0.0,
     scene=None,
     frames=None,
     device: str = "auto",
@@ -218,6 +223,10 @@ def evaluate(
         default :data:`EVAL_SNR`, seed 002's test-set mix; ``None`` draws magnitudes
         from the preset's ``mag_range`` instead (most CHEOPS trails then lie below the
         noise).
+    column_fraction : float
+        Share of trails drawn within :data:`satlab.simulate.COLUMN_DEG` of the detector
+        columns (a stress test: read-out smear runs along them); 0 (default) draws every
+        direction alike. ``recall_binned`` always bins trails by ``column_angle_deg``.
     scene : SimulatedScene, CatalogScene or CompositeScene, optional
         Background scene (see :func:`generalisation`); default the preset's.
     frames : xarray.Dataset, optional
@@ -237,6 +246,7 @@ def evaluate(
         Tables, curves and parameters (see :class:`Evaluation`).
     """
     from .metrics import (
+        SEED002_BINS,
         binned_pixel_metrics,
         binned_recall,
         classification_metrics,
@@ -267,6 +277,7 @@ def evaluate(
             trail_fraction=trail_fraction,
             hard_negative_fraction=hard_negative_fraction,
             snr_range=snr_range,
+            column_fraction=column_fraction,
             scene=scene,
         )
     else:
@@ -292,6 +303,7 @@ def evaluate(
         index=pd.Index(ds["frame"].values, name="frame"),
     )
     truth["n_stars"] = info["n_stars"].reindex(truth["frame"]).to_numpy()
+    truth["column_angle_deg"] = truth["theta"].abs()  # theta is the normal's angle to x
     runs = _run_methods(ds, model=model, methods=methods, device=device, weights=weights, seed=0)
 
     summary, entries, classes, matched_all, found_all = [], [], [], [], []
@@ -344,7 +356,9 @@ def evaluate(
         "summary": pd.DataFrame(summary),
         "methods": method_table(entries),
         "classification": pd.concat(classes, ignore_index=True),
-        "recall_binned": binned_recall(pd.concat(matched_all, ignore_index=True)),
+        "recall_binned": binned_recall(
+            pd.concat(matched_all, ignore_index=True), bins={**SEED002_BINS, **COLUMN_BINS}
+        ),
         "matched": pd.concat(matched_all, ignore_index=True),
         "frame_scores": scores.join(info).reset_index(),
     }
@@ -379,6 +393,7 @@ def evaluate(
         "trail_fraction": trail_fraction,
         "hard_negative_fraction": hard_negative_fraction,
         "snr_range": None if snr_range is None or frames is not None else list(snr_range),
+        "column_fraction": None if frames is not None else float(column_fraction),
         "scene": type(scene).__name__ if scene is not None else None,
         # how segment ran (step, border, mirror images), from its output's attrs
         "segment": None
@@ -534,6 +549,13 @@ def _scene(name: str, *, n: int, seed: int):
     help="Trails' snr_avg range LOW,HIGH, or 'mag' for the preset's magnitude range.",
 )
 @click.option(
+    "--column-fraction",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of trails drawn near the detector columns (a read-out smear stress test).",
+)
+@click.option(
     "--scene",
     type=click.Choice(["simulated", "hubble", "hipparcos"]),
     default="simulated",
@@ -559,6 +581,7 @@ def evaluate_command(
     methods,
     fpr,
     snr_range,
+    column_fraction,
     scene,
     frames_path,
     weights,
@@ -596,6 +619,7 @@ def evaluate_command(
         methods=tuple(m for m in methods.split(",") if m),
         fpr=fpr,
         snr_range=snr,
+        column_fraction=column_fraction,
         scene=_scene(scene, n=n, seed=seed),
         frames=frames,
         device=device,

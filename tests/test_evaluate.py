@@ -38,7 +38,10 @@ def test_classic_evaluation_tables_agree(sim, tmp_path):
         "snr_tot",
         "length_px",
         "n_stars",
+        "column_angle_deg",
     }
+    near = ev.tables["recall_binned"].query("quantity == 'column_angle_deg'")
+    assert near["n_trails"].sum() == len(matched)  # every trail in one angle bin
     # every detection scored by match_trails came from the trail table
     found = ev.tables["trails"]
     assert set(matched.loc[matched.detected, "match"]) <= set(found.index)
