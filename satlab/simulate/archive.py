@@ -362,6 +362,7 @@ def make_archive(
         truncation_fraction=0.0,
         jitter_fraction=0.0,
         variation_fraction=0.0,
+        column_fraction=0.0,
         start="2020-01-01",
     )
     truth, frame_rows, files, index = [], [], [], 0
