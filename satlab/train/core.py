@@ -39,10 +39,12 @@ __all__ = ["RECIPES", "train_model"]
 # weights (``init``). The classifier's shipped weights are seed 001's full augmentation
 # from scratch (62 min on 2 threads), then 26 min fine-tuned with columns kept vertical and
 # ``ema`` (trained that way from scratch it was worse in the 30-40 min this CPU gave it),
-# then 26 min more on a fresh simulated set (seed 2027) at half that rate.
+# then 26 min more on a fresh simulated set (seed 2027) at half that rate, then 23 min on
+# one with 10 % of its trails along the detector columns (seed 2035, --column-fraction 0.1).
 # The UNet's shipped weights were fine-tuned 26 min on a cosine-annealed rate with ``ema``
 # (validation loss 0.0186, from 0.0216), then 51, 23 and 21 min on fresh simulated sets of
-# 20,000 frames (seeds 2027-2029): more epochs on the first set had stopped helping.
+# 20,000 frames (seeds 2027-2029): more epochs on the first set had stopped helping; then
+# 13 min with a quarter of the trails along the columns (seed 2032, --column-fraction 0.25).
 RECIPES = {
     "trail-mobilenetv2": {"frames": 20000, "pool": 2000, "epochs": 40, "batch_size": 32,
                           "samples_per_epoch": 10000, "mining_rounds": 1,
@@ -237,7 +239,8 @@ def train_model(
         detector columns, beside the uniform directions (``column_fraction`` of
         :func:`satlab.simulate.simulate_frames`). Read-out smear runs along the columns,
         and uniform directions put only 11 % of trails near them: too few for a network
-        to learn the difference (the shipped weights' last stage used 0.25).
+        to learn the difference (the shipped UNet's last stage used 0.25, the
+        classifier's 0.1).
 
     Returns
     -------
