@@ -216,7 +216,6 @@ def test_large_frames_go_through_one_pass_a_few_at_a_time(rng, weights, monkeypa
     tiled = sd.segment(flux, weights=w).values
     assert len(calls) == 12 * 4
     np.testing.assert_allclose(tiled, together, atol=1e-6)
-    np.testing.assert_allclose(tiled, together, atol=1e-6)
 
 
 def test_mirror_images_are_averaged(rng, weights):

@@ -258,12 +258,14 @@ def test_column_fraction_reaches_the_training_set_and_the_card(tmp_path):
 
     card = train_model(
         "trail-cnn", out=tmp_path / "run", seed=7, frames=40, pool=0, epochs=1,
-        mining_rounds=0, workers=1, cache=None, column_fraction=1.0, log=lambda *_: None,
+        mining_rounds=0, workers=1, cache=tmp_path, column_fraction=1.0, log=lambda *_: None,
     )  # fmt: skip
     assert card["training_data"]["params"]["column_fraction"] == 1.0
     assert "--column-fraction 1.0" in card["command"]
-    # the set's trail masks run along y: the main axis of each long one within COLUMN_DEG
-    data = simulated_set(40, seed=7, workers=1, cache=None, column_fraction=1.0)
+    # the set it trained on (from the cache) has trail masks along y: the main axis of
+    # each long one within COLUMN_DEG
+    data = simulated_set(40, seed=7, snr_range=None, cache=tmp_path, column_fraction=1.0)
+    assert len(list(tmp_path.glob("cheops-40-7-*.npz"))) == 1  # read back, not made again
     angles = []
     for mask in data["mask"][data["label"] == 1]:
         y, x = np.nonzero(mask)
