@@ -14,9 +14,9 @@ seed 002 step-10 sliding average. Reports
 * trail-cnn frames/s on 1032x768 frames;
 * segment Mpix/s on 1032x768 frames (one pass with and without the mirror-image average,
   step 128), and the pixel metrics of those, of the one pass refined by the fitted trails
-  (satlab.detect.refine) and of seed 002's step-10 sliding average (no mirror images) on
-  CHEOPS-like 1032x768 frames (the CHEOPS preset with a larger detector, so the shipped
-  UNet sees the PSF it was trained on).
+  (satlab.detect.refine, their lines measured on the frames) and of seed 002's step-10
+  sliding average (no mirror images) on CHEOPS-like 1032x768 frames (the CHEOPS preset
+  with a larger detector, so the shipped UNet sees the PSF it was trained on).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def int8_tradeoff(frames, labels, results, seconds):
 
 
 # segment's settings compared (``refine``: then satlab.detect.refine with the trails it
-# fits); the last is seed 002's procedure, the reference
+# fits, measured again on the frames); the last is seed 002's procedure, the reference
 SEGMENT_RUNS = (
     ("one pass", {}),
     ("one pass without flips", {"flips": False}),
@@ -158,7 +158,7 @@ def step_agreement(results, n_frames, seed):
         refine = kw.pop("refine", False)
         t0 = time.perf_counter()
         prob = sd.segment(ds, **kw)
-        prob = (sd.refine(prob) if refine else prob).values
+        prob = (sd.refine(prob, frames=ds) if refine else prob).values
         dt = time.perf_counter() - t0
         m = out[name] = pixel_metrics(mask, prob, valid=ds["valid"].values)
         for k in ("tpr_at_fpr", "precision_at_recall", "roc_auc"):

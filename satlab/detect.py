@@ -6,9 +6,10 @@ when computed). torch loads on the first call, not on ``import satlab.detect``.
 
 >>> import satlab.detect as sd
 >>> scores = sd.classify(frames)               # trail_score(frame), 0..1
->>> prob = sd.segment(frames.isel(frame=[3]))  # trail_prob(frame, y, x), 0..1
+>>> one = frames.isel(frame=[3])
+>>> prob = sd.segment(one)                     # trail_prob(frame, y, x), 0..1
 >>> found = sd.trails(prob)                    # one row per trail: rho, theta, ends, width
->>> sharp = sd.refine(prob, found)             # trail_prob with the fitted bands' edges
+>>> sharp = sd.refine(prob, found, frames=one) # trail_prob with the fitted bands' edges
 """
 
 from __future__ import annotations

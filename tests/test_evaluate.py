@@ -67,7 +67,7 @@ def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
         assert {0.8, 0.5} <= set(cls.threshold)
         assert not ev.tables["methods"].line_information.iloc[0]
         assert "pixel_binned" not in ev.tables
-        assert ev.params["segment"] is None
+        assert ev.params["segment"] is None and ev.params["refine"] is None
     else:
         pix = ev.tables["pixel_binned"]
         assert pix.quantity.iloc[0] == "all" and pix.n_frames.iloc[0] == sim.sizes["frame"]
@@ -78,6 +78,7 @@ def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
         assert ev.tables["methods"].line_information.iloc[0]
         assert set(ev.plots()) == {"roc", "pr", "pixel_roc", "pixel_pr"}
         assert ev.params["segment"] == {"step_px": 0, "border_px": 10, "flips": 1}
+        assert ev.params["refine"] == {"weight": 0.5, "soft_px": 0.5, "on_image": 1}
     assert ev.params["weights"] == str(path)
 
 
