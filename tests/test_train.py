@@ -175,6 +175,8 @@ def test_train_model_checks_its_options(tmp_path):
         train_model("trail-cnn", out=tmp_path, epochs=-1, cache=None)
     with pytest.raises(InputError, match="column_fraction"):
         train_model("trail-cnn", out=tmp_path, column_fraction=1.5, cache=None)
+    with pytest.raises(InputError, match="truncation_fraction"):
+        train_model("trail-cnn", out=tmp_path, truncation_fraction=-0.1, cache=None)
     (tmp_path / "trail-cnn.json").write_text("{}")
     with pytest.raises(OutputExistsError, match="exists"):
         train_model("trail-cnn", out=tmp_path, frames=40, cache=None)
@@ -273,6 +275,36 @@ def test_column_fraction_reaches_the_training_set_and_the_card(tmp_path):
         if w[1] > 9 * w[0]:  # elongated: length over 3 widths
             angles.append(np.degrees(np.arctan2(abs(v[0, 1]), abs(v[1, 1]))))
     assert len(angles) > 5 and max(angles) <= COLUMN_DEG + 2
+
+
+def test_truncation_fraction_reaches_the_training_set_and_the_card(tmp_path):
+    import numpy as np
+
+    from satlab.lines import edge_distance
+    from satlab.train.core import train_model
+    from satlab.train.data import simulated_set
+
+    card = train_model(
+        "trail-cnn", out=tmp_path / "run", seed=7, frames=40, pool=0, epochs=1,
+        mining_rounds=0, workers=1, cache=tmp_path, truncation_fraction=1.0,
+        log=lambda *_: None,
+    )  # fmt: skip
+    assert card["training_data"]["params"]["truncation_fraction"] == 1.0
+    assert "--truncation-fraction 1.0" in card["command"]
+    cut = simulated_set(40, seed=7, snr_range=None, cache=tmp_path, truncation_fraction=1.0)
+    assert len(list(tmp_path.glob("cheops-40-7-*.npz"))) == 1  # read back, not made again
+    full = simulated_set(40, seed=7, snr_range=None, cache=None)
+
+    def ends_inside(data):
+        """Share of trails that meet the footprint's rim fewer than twice: an end inside
+        the frame."""
+        from scipy.ndimage import label
+
+        rim = edge_distance(np.asarray(data["valid"])) < 1.5
+        masks = data["mask"][data["label"] == 1]
+        return np.mean([label(m & rim)[1] < 2 for m in masks])
+
+    assert ends_inside(cut) > ends_inside(full) + 0.3  # 0.76 against 0.12
 
 
 def test_fine_tuning_starts_from_the_given_weights(tmp_path, monkeypatch):

@@ -58,9 +58,15 @@ MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
     show_default=True,
     help="Share of trails drawn near the detector columns, where read-out smear runs.",
 )
+@click.option(
+    "--truncation-fraction",
+    type=float,
+    default=None,
+    help="Share of trails cut short inside the frame [default: the simulator's, 0.1].",
+)
 def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers, max_minutes,
           threads, no_cache, overwrite, hard_negatives, review_frames, init, lr,
-          column_fraction):  # fmt: skip
+          column_fraction, truncation_fraction):  # fmt: skip
     """Train model NAME on simulated frames; write NAME.safetensors and its model card.
 
     The recipe of each model (frames, epochs, mining rounds) is the one of the shipped
@@ -99,6 +105,7 @@ def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers,
         init=init,
         lr=lr,
         column_fraction=column_fraction,
+        truncation_fraction=truncation_fraction,
         log=click.echo,
     )
     click.echo(_summary(card))

@@ -195,6 +195,7 @@ def train_model(
     init: str | Path | None = None,
     lr: float | None = None,
     column_fraction: float = 0.0,
+    truncation_fraction: float | None = None,
     log=print,
 ) -> dict:
     """Train model ``name`` on simulated frames; write ``NAME.safetensors`` and ``NAME.json``.
@@ -241,6 +242,12 @@ def train_model(
         and uniform directions put only 11 % of trails near them: too few for a network
         to learn the difference (the shipped UNet's last stage used 0.25, the
         classifier's 0.1).
+    truncation_fraction : float, optional
+        Share of training trails cut short inside the frame, as an object entering the
+        Earth's shadow (``truncation_fraction`` of
+        :func:`satlab.simulate.simulate_frames`; default the simulator's, 0.1). Trails
+        that end inside the frame are rare, and a network learns to draw a trail on to
+        the frame's edge.
 
     Returns
     -------
@@ -266,8 +273,10 @@ def train_model(
             if int(value) < 0:
                 raise InputError(f"{key}: expected a non-negative integer, got {value!r}")
             recipe[key] = int(value)
-    if not 0.0 <= column_fraction <= 1.0:
-        raise InputError(f"column_fraction: expected a fraction in [0, 1], got {column_fraction!r}")
+    for key, value in (("column_fraction", column_fraction), ("truncation_fraction",
+                                                              truncation_fraction)):  # fmt: skip
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise InputError(f"{key}: expected a fraction in [0, 1], got {value!r}")
     if recipe["frames"] < 20:
         raise InputError(f"frames: expected at least 20 frames to split 70/15/15, got {frames}")
     out = Path(out)
@@ -293,6 +302,11 @@ def train_model(
         snr_range=None if recipe["snr_range"] is None else list(recipe["snr_range"]),
         # only when set, so that the cache keys of sets made without it stay valid
         **({"column_fraction": float(column_fraction)} if column_fraction else {}),
+        **(
+            {}
+            if truncation_fraction is None
+            else {"truncation_fraction": float(truncation_fraction)}
+        ),
     )
     log(f"{spec.name}: {data.n} simulated frames ({time.perf_counter() - start:.0f} s)")
     tr, va, te = split_indices(data.n, seed=seed)
@@ -431,6 +445,7 @@ def train_model(
         )
         + ("" if init is None else f" --init {init}")
         + (f" --column-fraction {column_fraction}" if column_fraction else "")
+        + ("" if truncation_fraction is None else f" --truncation-fraction {truncation_fraction}")
         + f" --threads {torch.get_num_threads()}"
         + ("" if max_minutes is None else f" --max-minutes {max_minutes}"),
         "training_data": {
