@@ -477,6 +477,10 @@ def test_refine_on_image_puts_a_misplaced_band_back_on_the_trail():
     assert alone.attrs["refine_on_image"] == 0 and on_image.attrs["refine_on_image"] == 1
     assert iou(alone) < 0.93  # 0.914: the fitted line follows the band
     assert iou(on_image) > 0.97  # 0.978
+    # frames with nothing to fit change nothing: a failed fit keeps the network's band
+    blank = ds.assign(flux=ds["flux"] * np.nan)
+    same = refine(prob, frames=blank, weight=1.0)
+    np.testing.assert_array_equal(same.values, alone.values)
     with pytest.raises(InputError, match="frames: expected the frames of prob"):
         refine(prob, frames=ds.isel(x=slice(0, 100)))
 
