@@ -5,11 +5,11 @@ xarray in, xarray out: results carry the input's ``frame`` coords so they
 when computed). torch loads on the first call, not on ``import satlab.detect``.
 
 >>> import satlab.detect as sd
->>> scores = sd.classify(frames)               # trail_score(frame), 0..1
+>>> scores = sd.classify(frames)                 # trail_score(frame), 0..1
 >>> one = frames.isel(frame=[3])
->>> prob = sd.segment(one)                     # trail_prob(frame, y, x), 0..1
->>> found = sd.trails(prob)                    # one row per trail: rho, theta, ends, width
->>> sharp = sd.refine(prob, found, frames=one) # trail_prob with the fitted bands' edges
+>>> prob = sd.segment(one)                       # trail_prob(frame, y, x), 0..1
+>>> found = sd.trails(prob)                      # one row per trail: rho, theta, ends, width
+>>> sharp = sd.refine(prob, found, frames=one)   # trail_prob with the fitted bands' edges
 """
 
 from __future__ import annotations

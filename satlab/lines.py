@@ -753,8 +753,9 @@ def refine(
     return out
 
 
-# A line the image fit places no better than this [px] is left to the network: beyond it
-# the fits' ends and lines were no closer to the truth than the network's.
+# A line the image fit places no better than this [px] is left to the network: taking
+# such lines too lowered the pixel TPR at 1e-5 FPR of the n 300 evaluation set (up to
+# 5 px: 64.3 % against 68.8 %).
 MAX_LINE_ERR_PX = 2.0
 
 

@@ -273,8 +273,8 @@ def train_model(
             if int(value) < 0:
                 raise InputError(f"{key}: expected a non-negative integer, got {value!r}")
             recipe[key] = int(value)
-    for key, value in (("column_fraction", column_fraction), ("truncation_fraction",
-                                                              truncation_fraction)):  # fmt: skip
+    fractions = {"column_fraction": column_fraction, "truncation_fraction": truncation_fraction}
+    for key, value in fractions.items():
         if value is not None and not 0.0 <= value <= 1.0:
             raise InputError(f"{key}: expected a fraction in [0, 1], got {value!r}")
     if recipe["frames"] < 20:
