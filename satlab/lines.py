@@ -599,6 +599,12 @@ def _is_prob(obj) -> bool:
     return getattr(getattr(obj, "dtype", None), "kind", "") == "b"
 
 
+def _check_bands(trails_table: pd.DataFrame) -> None:
+    missing = {"frame", "x0", "y0", "x1", "y1", "width_px", "score"} - set(trails_table)
+    if missing:
+        raise InputError(f"trails_table: expected trail-table columns, missing {sorted(missing)}")
+
+
 def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -> xr.DataArray:
     """Pixels inside each trail's fitted band: the trails drawn back onto the frames.
 
@@ -629,9 +635,7 @@ def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -
 
     if not soft_px > 0:
         raise InputError(f"soft_px: expected a positive width in px, got {soft_px!r}")
-    missing = {"frame", "x0", "y0", "x1", "y1", "width_px", "score"} - set(trails_table)
-    if missing:
-        raise InputError(f"trails_table: expected trail-table columns, missing {sorted(missing)}")
+    _check_bands(trails_table)
     soft = np.full(len(trails_table), float(soft_px))
     if "soft_px" in trails_table:
         soft = trails_table["soft_px"].to_numpy(float)
@@ -742,6 +746,7 @@ def refine(
             # a frame without trails keeps its probabilities (times 1 - weight)
             warnings.simplefilter("ignore", SatlabWarning)
             trails_table = trails(da.rename("trail_prob"), seed=seed, **options)
+    _check_bands(trails_table)
     if frames is not None:
         trails_table = _lines_on_image(trails_table, frames, da, soft_px)
     # a band that strays from its straight line is the network's confusion, not a trail

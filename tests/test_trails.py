@@ -438,6 +438,8 @@ def test_refine_sharpens_a_blurred_band_edge(rng):
     np.testing.assert_allclose(none.values, 0.75 * prob.values, rtol=1e-6)
     with pytest.raises(InputError, match="weight"):
         refine(prob, weight=1.5)
+    with pytest.raises(InputError, match=r"missing \['width_px'\]"):
+        refine(prob, trail_table([], method="test").drop(columns="width_px"))
 
 
 def test_refine_on_image_puts_a_misplaced_band_back_on_the_trail():
