@@ -605,6 +605,15 @@ def _check_bands(trails_table: pd.DataFrame) -> None:
         raise InputError(f"trails_table: expected trail-table columns, missing {sorted(missing)}")
 
 
+def _box(a, b, reach: float, shape) -> tuple[int, int, int, int]:
+    """Rows ``y0:y1`` and columns ``x0:x1`` within ``reach`` [px] of segment ``a``-``b``."""
+    ny, nx = shape
+    return (max(0, int(np.floor(min(a[1], b[1]) - reach))),
+            min(ny, int(np.ceil(max(a[1], b[1]) + reach)) + 1),
+            max(0, int(np.floor(min(a[0], b[0]) - reach))),
+            min(nx, int(np.ceil(max(a[0], b[0]) + reach)) + 1))  # fmt: skip
+
+
 def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -> xr.DataArray:
     """Pixels inside each trail's fitted band: the trails drawn back onto the frames.
 
@@ -654,11 +663,7 @@ def trail_footprint(trails_table: pd.DataFrame, like, *, soft_px: float = 0.5) -
     for t, s in zip(trails_table.itertuples(), soft, strict=True):
         a, b = np.array([t.x0, t.y0]), np.array([t.x1, t.y1])
         # only the band's bounding box, edge included, is computed
-        reach = t.width_px / 2 + 10 * s
-        y0, y1 = (max(0, int(np.floor(min(a[1], b[1]) - reach))),
-                  min(ny, int(np.ceil(max(a[1], b[1]) + reach)) + 1))  # fmt: skip
-        x0, x1 = (max(0, int(np.floor(min(a[0], b[0]) - reach))),
-                  min(nx, int(np.ceil(max(a[0], b[0]) + reach)) + 1))  # fmt: skip
+        y0, y1, x0, x1 = _box(a, b, t.width_px / 2 + 10 * s, (ny, nx))
         if y0 >= y1 or x0 >= x1:
             continue
         yy, xx = np.mgrid[y0:y1, x0:x1]
@@ -796,8 +801,7 @@ def _bend_px(table: pd.DataFrame, prob: xr.DataArray) -> np.ndarray:
             continue
         along = (b - a) / length
         reach = t.width_px / 2 + 10
-        y0, y1 = max(0, int(min(a[1], b[1]) - reach)), min(ny, int(max(a[1], b[1]) + reach) + 1)
-        x0, x1 = max(0, int(min(a[0], b[0]) - reach)), min(nx, int(max(a[0], b[0]) + reach) + 1)
+        y0, y1, x0, x1 = _box(a, b, reach, (ny, nx))
         yy, xx = np.mgrid[y0:y1, x0:x1]
         tt = (xx - a[0]) * along[0] + (yy - a[1]) * along[1]
         uu = (yy - a[1]) * along[0] - (xx - a[0]) * along[1]

@@ -273,9 +273,18 @@ def train_model(
             if int(value) < 0:
                 raise InputError(f"{key}: expected a non-negative integer, got {value!r}")
             recipe[key] = int(value)
-    fractions = {"column_fraction": column_fraction, "truncation_fraction": truncation_fraction}
-    for key, value in fractions.items():
-        if value is not None and not 0.0 <= value <= 1.0:
+    # simulator options set here; only these reach the simulated set, so the cache keys of
+    # sets made without them stay valid
+    sim_options = {
+        key: float(value)
+        for key, value in (
+            ("column_fraction", column_fraction or None),
+            ("truncation_fraction", truncation_fraction),
+        )
+        if value is not None
+    }
+    for key, value in sim_options.items():
+        if not 0.0 <= value <= 1.0:
             raise InputError(f"{key}: expected a fraction in [0, 1], got {value!r}")
     if recipe["frames"] < 20:
         raise InputError(f"frames: expected at least 20 frames to split 70/15/15, got {frames}")
@@ -300,13 +309,7 @@ def train_model(
         workers=workers,
         cache=cache,
         snr_range=None if recipe["snr_range"] is None else list(recipe["snr_range"]),
-        # only when set, so that the cache keys of sets made without it stay valid
-        **({"column_fraction": float(column_fraction)} if column_fraction else {}),
-        **(
-            {}
-            if truncation_fraction is None
-            else {"truncation_fraction": float(truncation_fraction)}
-        ),
+        **sim_options,
     )
     log(f"{spec.name}: {data.n} simulated frames ({time.perf_counter() - start:.0f} s)")
     tr, va, te = split_indices(data.n, seed=seed)
@@ -444,8 +447,7 @@ def train_model(
             if k in ("frames", "pool", "epochs", "mining_rounds", "lr")
         )
         + ("" if init is None else f" --init {init}")
-        + (f" --column-fraction {column_fraction}" if column_fraction else "")
-        + ("" if truncation_fraction is None else f" --truncation-fraction {truncation_fraction}")
+        + "".join(f" --{k.replace('_', '-')} {v}" for k, v in sim_options.items())
         + f" --threads {torch.get_num_threads()}"
         + ("" if max_minutes is None else f" --max-minutes {max_minutes}"),
         "training_data": {
