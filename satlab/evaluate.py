@@ -405,7 +405,11 @@ def evaluate(
         # how the refined probabilities were made
         "refine": None
         if prob is None
-        else {k: refined.attrs[f"refine_{k}"] for k in ("weight", "soft_px", "on_image")},
+        else {
+            k: refined.attrs[f"refine_{k}"] for k in ("weight", "soft_px", "on_image", "width_px")
+        }
+        # NaN (the fitted widths) is not JSON
+        | ({"width_px": None} if np.isnan(refined.attrs["refine_width_px"]) else {}),
         "simulation": json.loads(ds.attrs.get("simulation", "null") or "null"),
         "versions": _versions(),
     }

@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -1513,28 +1513,18 @@ def reference_zero_point(
 # --- the table ------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _instrument_kernel(instrument: str) -> np.ndarray | None:
-    """The PSF image of the satlab preset named ``instrument``, if its PSF is fixed."""
-    from .simulate.presets import PRESETS, get_preset
-
-    for name in PRESETS:
-        preset = get_preset(name)
-        if preset.instrument == instrument and preset.telescope.mode != "seeing":
-            return preset.telescope.psf(preset.detector.pixel_size).kernel
-    return None
-
-
 def _resolve_psf(psf, ds, trails) -> PSF:
     if isinstance(psf, PSF):
         return psf
     if psf is not None and not isinstance(psf, str):
         return PSF.from_image(psf)
     instrument = ds.attrs.get("instrument")
-    kernel = _instrument_kernel(str(instrument)) if psf is None and instrument else None
-    if kernel is not None:
+    from .simulate.presets import fixed_psf
+
+    fixed = fixed_psf(str(instrument)) if psf is None and instrument else None
+    if fixed is not None:
         # the donut the simulator renders is sampled at pixel centres, not integrated
-        return PSF.from_image(kernel, pixel_integrated=False)
+        return PSF.from_image(fixed.kernel, pixel_integrated=False)
     fwhm = ds.attrs.get("psf_fwhm")
     if fwhm is None and "width_px" in trails and np.isfinite(trails["width_px"]).any():
         fwhm = float(np.nanmedian(trails["width_px"]))

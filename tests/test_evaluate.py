@@ -78,7 +78,9 @@ def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
         assert ev.tables["methods"].line_information.iloc[0]
         assert set(ev.plots()) == {"roc", "pr", "pixel_roc", "pixel_pr"}
         assert ev.params["segment"] == {"step_px": 0, "border_px": 10, "flips": 1}
-        assert ev.params["refine"] == {"weight": 0.5, "soft_px": 0.5, "on_image": 1}
+        refine = {"weight": 0.5, "soft_px": 0.5, "on_image": 1}
+        assert {k: ev.params["refine"][k] for k in refine} == refine
+        assert ev.params["refine"]["width_px"] == pytest.approx(24.4, abs=0.01)  # CHEOPS FWHM
     assert ev.params["weights"] == str(path)
 
 

@@ -391,6 +391,23 @@ def test_footprint_draws_each_trail_as_a_stadium_of_its_width():
     np.testing.assert_allclose(f, expected, atol=2e-3)  # 0 beyond each box's 5-px margin
 
 
+def test_footprint_fades_towards_an_end_given_its_soft_width():
+    from scipy.special import expit
+
+    like = xr.DataArray(np.zeros((1, 40, 80)), dims=("frame", "y", "x"))
+    row = {"frame": 0, "x0": 10.0, "y0": 20.0, "x1": 60.0, "y1": 20.0, "width_px": 8.0}
+    sharp = trail_footprint(_table([{**row, "score": 0.8}]), like).values[0]
+    faded = trail_footprint(_table([{**row, "score": 0.8, "end1_soft_px": 5.0}]), like)
+    f = faded.values[0]
+    # towards (x1, y1) the band is the stadium times logistic(distance inside the end / 5)
+    for x in (40, 50, 55, 60, 63):
+        assert f[20, x] == pytest.approx(sharp[20, x] * expit((60 - x) / 5.0), rel=1e-5)
+    assert f[20, 60] == pytest.approx(0.4, rel=1e-3)  # half the score at the end itself
+    np.testing.assert_allclose(f[:, :20], sharp[:, :20], rtol=1e-3)  # the other end: its cap
+    same = trail_footprint(_table([{**row, "score": 0.8, "end0_soft_px": np.nan}]), like)
+    np.testing.assert_array_equal(same.values[0], sharp)
+
+
 _ELSEWHERE = _table(
     [{"frame": 3, "x0": 1.0, "y0": 1.0, "x1": 9.0, "y1": 9.0, "width_px": 2.0, "score": 1.0}]
 )
@@ -403,6 +420,8 @@ _ELSEWHERE = _table(
         (pd.DataFrame({"frame": [0]}), {}, "missing.*score"),
         (trail_table([], method="test"), {"soft_px": 0.0}, "soft_px"),
         (_ELSEWHERE.assign(frame=0, soft_px=0.0), {}, "column soft_px"),
+        (_ELSEWHERE.assign(frame=0, end1_soft_px=-1.0), {}, "column end1_soft_px"),
+        (_ELSEWHERE.assign(frame=0, end0_soft_px=np.inf), {}, "column end0_soft_px"),
     ],
 )
 def test_footprint_bad_input(table, kwargs, match):
@@ -475,16 +494,63 @@ def test_refine_on_image_puts_a_misplaced_band_back_on_the_trail():
         return (band & mask).sum() / (band | mask).sum()
 
     alone = refine(prob, weight=1.0)
-    on_image = refine(prob, frames=ds, weight=1.0)
+    # bands as wide as the mask (the PSF FWHM + the 1-px streak), to compare lines only
+    on_image = refine(prob, frames=ds, weight=1.0, width_px=truth_table(ds)["width_px"][0] + 1)
     assert alone.attrs["refine_on_image"] == 0 and on_image.attrs["refine_on_image"] == 1
     assert iou(alone) < 0.93  # 0.914: the fitted line follows the band
     assert iou(on_image) > 0.97  # 0.978
-    # frames with nothing to fit change nothing: a failed fit keeps the network's band
+    # by default the bands are as wide as the CHEOPS PSF's FWHM, the mask's 0.5 px inside
+    default = refine(prob, frames=ds, weight=1.0)
+    assert default.attrs["refine_width_px"] == pytest.approx(24.4, abs=0.01)
+    assert 0.95 < iou(default) < iou(on_image)
+    # frames with nothing to fit change no line: a failed fit keeps the network's band
     blank = ds.assign(flux=ds["flux"] * np.nan)
     same = refine(prob, frames=blank, weight=1.0)
-    np.testing.assert_array_equal(same.values, alone.values)
+    width = default.attrs["refine_width_px"]
+    np.testing.assert_array_equal(same.values, refine(prob, weight=1.0, width_px=width).values)
     with pytest.raises(InputError, match="frames: expected the frames of prob"):
         refine(prob, frames=ds.isel(x=slice(0, 100)))
+
+
+def test_refine_fades_bands_towards_ends_inside_the_footprint():
+    """A trail ending inside the frame: its band fades over END_SOFT_PX there (networks
+    draw such ends too long); its end at the footprint's edge keeps the band full."""
+    from satlab.lines import END_SOFT_PX
+
+    prob = np.where(_band((60, 200), -5, 30, 120, 30) <= 6, 1.0, 0.0).astype(np.float32)
+    prob = xr.DataArray(prob[None], dims=("frame", "y", "x"), name="trail_prob")
+    found = trails(prob)
+    assert len(found) == 1 and found[["x0", "x1"]].max(axis=1).iloc[0] == pytest.approx(
+        120, abs=1.5
+    )
+    inner = float(found[["x0", "x1"]].max(axis=1).iloc[0])
+    refined = refine(prob, found, weight=1.0).values[0]
+    score = float(found["score"].iloc[0])
+    assert refined[30, 2] == pytest.approx(score, abs=0.01)  # at the edge: full
+    x = round(inner)
+    assert refined[30, x] == pytest.approx(
+        score / (1 + np.exp(-(inner - x) / END_SOFT_PX)), abs=0.02
+    )
+    assert refined[30, x - 15] > 0.9 * score
+    assert refined[30, x + 8] < 0.2 * score
+
+
+def test_refine_band_width_from_the_frames_or_given():
+    from satlab.simulate import simulate_frames
+
+    ds = simulate_frames("cheops", 2, seed=3, trail_fraction=1.0, snr_range=(20.0, 30.0))
+    prob = ds["trail_mask"].astype(np.float32).where(ds["valid"]).rename("trail_prob")
+    assert np.isnan(refine(prob).attrs["refine_width_px"])  # the fitted widths
+    assert refine(prob, width_px=10.0).attrs["refine_width_px"] == 10.0
+    other = ds.assign_attrs(instrument="evscope2")  # seeing-limited: no fixed PSF
+    assert np.isnan(refine(prob, frames=other).attrs["refine_width_px"])
+    given = refine(prob, frames=other.assign_attrs(psf_fwhm=20.0), weight=1.0)
+    assert given.attrs["refine_width_px"] == 20.0
+    # every band is then 20 px wide: its half-value contour 10 px from the fitted line
+    half = (given.values >= 0.5 * np.nanmax(given.values)).sum(axis=(1, 2))
+    assert half.max() < 0.9 * ds["trail_mask"].values.sum(axis=(1, 2)).max()
+    with pytest.raises(InputError, match="width_px"):
+        refine(prob, width_px=0.0)
 
 
 def test_refine_halves_a_band_that_bends_away_from_its_line():

@@ -10,7 +10,7 @@ imported on first use so that this package does not import torch).
 from .detector import BAYER_ORDERS, Detector
 from .negatives import NEGATIVE_KINDS
 from .optics import BANDS, MODES, PSF, Telescope, psf_from_image
-from .presets import PRESETS, Preset, get_preset
+from .presets import PRESETS, Preset, fixed_psf, get_preset
 from .scenes import CatalogScene, CompositeScene, SimulatedScene, Stars, hipparcos_catalogue
 from .simulator import COLUMN_DEG, TRUTH_COLUMNS, gaussian_sigma, simulate_frames, truth_table
 from .streaks import render_segments, render_streak, streak_area, streak_mask, streak_path
@@ -33,6 +33,7 @@ __all__ = [
     "Stars",
     "Telescope",
     "TrailDataset",
+    "fixed_psf",
     "gaussian_sigma",
     "get_preset",
     "hipparcos_catalogue",

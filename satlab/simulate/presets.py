@@ -32,7 +32,7 @@ from .detector import Detector
 from .optics import Telescope
 from .scenes import SimulatedScene
 
-__all__ = ["PRESETS", "Preset", "get_preset"]
+__all__ = ["PRESETS", "Preset", "fixed_psf", "get_preset"]
 
 
 @dataclass(frozen=True)
@@ -268,3 +268,23 @@ def get_preset(preset) -> Preset:
     if preset not in PRESETS:
         raise InputError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")
     return _build(preset)
+
+
+@functools.cache
+def fixed_psf(instrument: str):
+    """The PSF of the preset whose ``instrument`` is this name, if that PSF is fixed.
+
+    A defocused instrument (CHEOPS: its donut) has one PSF for every frame; a
+    seeing-limited one has none to give (``None``). Frames name their instrument in
+    ``attrs["instrument"]``.
+
+    Returns
+    -------
+    satlab.simulate.optics.PSF or None
+        Its ``kernel`` and ``fwhm_px`` [px] (the width of seed 002's trail masks).
+    """
+    for name in PRESETS:
+        preset = get_preset(name)
+        if preset.instrument == instrument and preset.telescope.mode != "seeing":
+            return preset.telescope.psf(preset.detector.pixel_size)
+    return None
