@@ -771,8 +771,12 @@ def refine(
         raise InputError(f"weight: expected a share in [0, 1], got {weight!r}")
     if not soft_px > 0:
         raise InputError(f"soft_px: expected a positive width in px, got {soft_px!r}")
-    if width_px is None and frames is not None:
-        width_px = _mask_width(frames)
+    if frames is not None:
+        from .frames import as_frames
+
+        frames = as_frames(frames)
+        if width_px is None:
+            width_px = _mask_width(frames.attrs)
     if width_px is not None and not (np.isfinite(width_px) and width_px > 0):
         raise InputError(f"width_px: expected a positive width in px, got {width_px!r}")
     da = _as_prob(prob)
@@ -818,12 +822,10 @@ END_SOFT_PX = 5.0
 END_EDGE_PX = 3.0
 
 
-def _mask_width(frames) -> float | None:
+def _mask_width(attrs: dict) -> float | None:
     """Seed 002's trail-mask width [px], the PSF FWHM, when the frames' attrs give it."""
-    from .frames import as_frames
     from .simulate.presets import fixed_psf
 
-    attrs = as_frames(frames).attrs
     if attrs.get("psf_fwhm") is not None:
         return float(attrs["psf_fwhm"])
     psf = fixed_psf(str(attrs["instrument"])) if attrs.get("instrument") else None
@@ -897,12 +899,11 @@ def _bend_px(table: pd.DataFrame, prob: xr.DataArray) -> np.ndarray:
 MAX_LINE_ERR_PX = 2.0
 
 
-def _lines_on_image(table: pd.DataFrame, frames, prob: xr.DataArray, soft_px: float):
-    """``table`` with each trail's line and ends from the image and a ``soft_px`` column."""
-    from .frames import as_frames
+def _lines_on_image(table: pd.DataFrame, ds: xr.Dataset, prob: xr.DataArray, soft_px: float):
+    """``table`` with each trail's line and ends from the frames ``ds`` (:func:`as_frames`'
+    output) and a ``soft_px`` column."""
     from .photometry import trail_photometry
 
-    ds = as_frames(frames)
     want = {d: prob.sizes[d] for d in ("frame", "y", "x")}
     got = {d: ds.sizes.get(d) for d in want}
     if got != want:
