@@ -541,6 +541,19 @@ def _scene(name: str, *, n: int, seed: int):
     return CatalogScene(hipparcos_catalogue())
 
 
+def snr_range_option(ctx, param, value):
+    """Click callback: ``LOW,HIGH`` -> ``(low, high)``; ``mag`` -> ``"mag"``; unset -> None."""
+    if value is None or value.strip().lower() == "mag":
+        return None if value is None else "mag"
+    try:
+        snr = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        snr = ()
+    if len(snr) != 2:
+        raise click.BadParameter(f"expected LOW,HIGH or 'mag', got {value!r}")
+    return snr
+
+
 @click.command("evaluate")
 @click.argument("name")
 @click.option("--preset", default="cheops", show_default=True, help="Simulator preset.")
@@ -557,6 +570,7 @@ def _scene(name: str, *, n: int, seed: int):
     "--snr-range",
     default=f"{EVAL_SNR[0]:g},{EVAL_SNR[1]:g}",
     show_default=True,
+    callback=snr_range_option,
     help="Trails' snr_avg range LOW,HIGH, or 'mag' for the preset's magnitude range.",
 )
 @click.option(
@@ -609,14 +623,7 @@ def evaluate_command(
     import xarray as xr
 
     model = None if name.lower() == "none" else name
-    snr = None
-    if snr_range.strip().lower() != "mag":
-        try:
-            snr = tuple(float(v) for v in snr_range.split(","))
-        except ValueError:
-            snr = ()
-        if len(snr) != 2:
-            raise click.BadParameter(f"expected LOW,HIGH or 'mag', got {snr_range!r}")
+    snr = None if snr_range == "mag" else snr_range
     frames = None
     if frames_path is not None:
         is_zarr = Path(frames_path).is_dir()

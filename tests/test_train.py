@@ -307,6 +307,44 @@ def test_truncation_fraction_reaches_the_training_set_and_the_card(tmp_path):
     assert ends_inside(cut) > ends_inside(full) + 0.3  # 0.76 against 0.12
 
 
+def test_snr_range_reaches_the_training_set_and_the_card(tmp_path):
+    from satlab.train.core import train_model
+    from satlab.train.data import simulated_set
+
+    opts = dict(out=tmp_path / "run", seed=7, frames=40, pool=0, epochs=1, mining_rounds=0,
+                workers=1, cache=tmp_path, log=lambda *_: None)  # fmt: skip
+    card = train_model("trail-cnn", snr_range=(2.0, 4.0), **opts)
+    assert card["training_data"]["params"]["snr_range"] == [2.0, 4.0]
+    assert "--snr-range 2.0,4.0" in card["command"]
+    data = simulated_set(40, seed=7, snr_range=[2.0, 4.0], cache=tmp_path)
+    assert len(list(tmp_path.glob("cheops-40-7-*.npz"))) == 1  # read back, not made again
+    snr = data["snr_avg"][data["label"] == 1]
+    # drawn in the range; measured on the frame (footprint, pixels) within 10 % of it
+    assert len(snr) > 5 and ((snr >= 1.8) & (snr <= 4.4)).all()
+    for bad in ((4.0, 2.0), (0.0, 1.0), (1.0,), "loud"):
+        with pytest.raises(InputError, match="snr_range"):
+            train_model("trail-cnn", snr_range=bad, **{**opts, "overwrite": True})
+
+
+def test_satlab_train_takes_snr_range(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from satlab.cli import main
+    from satlab.train import cli
+
+    seen = {}
+    monkeypatch.setattr(
+        "satlab.train.core.train_model", lambda name, **kw: seen.update(kw) or {"x": 1}
+    )
+    monkeypatch.setattr(cli, "_summary", lambda card: "ok")
+    for arg, want in (("0.5,30", (0.5, 30.0)), ("mag", "mag")):
+        result = CliRunner().invoke(main, ["train", "trail-unet", "--snr-range", arg])
+        assert result.exit_code == 0, result.output
+        assert seen["snr_range"] == want
+    result = CliRunner().invoke(main, ["train", "trail-unet", "--snr-range", "1,2,3"])
+    assert result.exit_code == 2 and "expected LOW,HIGH or 'mag'" in result.output
+
+
 def test_fine_tuning_starts_from_the_given_weights(tmp_path, monkeypatch):
     import torch
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..evaluate import evaluate_command as evaluate  # noqa: F401  (`satlab evaluate`)
+from ..evaluate import snr_range_option
 
 MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
 
@@ -64,9 +65,16 @@ MODEL_NAMES = ("trail-cnn", "trail-mobilenetv2", "trail-unet")
     default=None,
     help="Share of trails cut short inside the frame [default: the simulator's, 0.1].",
 )
+@click.option(
+    "--snr-range",
+    default=None,
+    callback=snr_range_option,
+    help="Trails' snr_avg range LOW,HIGH, or 'mag' for the preset's magnitude range "
+    "[default: the recipe's, 0.15,1000 for the UNet and the classifier].",
+)
 def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers, max_minutes,
           threads, no_cache, overwrite, hard_negatives, review_frames, init, lr,
-          column_fraction, truncation_fraction):  # fmt: skip
+          column_fraction, truncation_fraction, snr_range):  # fmt: skip
     """Train model NAME on simulated frames; write NAME.safetensors and its model card.
 
     The recipe of each model (frames, epochs, mining rounds) is the one of the shipped
@@ -106,6 +114,7 @@ def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers,
         lr=lr,
         column_fraction=column_fraction,
         truncation_fraction=truncation_fraction,
+        snr_range=snr_range,
         log=click.echo,
     )
     click.echo(_summary(card))

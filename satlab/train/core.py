@@ -164,6 +164,21 @@ def _segmenter_metrics(name, weights, data: SimulatedSet) -> dict:
     return {**out, "by_snr_avg": by_snr}
 
 
+def _snr_range(value) -> tuple[float, float] | None:
+    """A training ``snr_range``: ``(low, high)`` with 0 < low < high, or None for "mag"."""
+    if isinstance(value, str) and value == "mag":
+        return None
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        low = high = np.nan
+    if not 0.0 < low < high < np.inf:
+        raise InputError(
+            f"snr_range: expected (low, high) with 0 < low < high, or 'mag'; got {value!r}"
+        )
+    return (low, high)
+
+
 def init_record(weights: str | Path) -> dict:
     """Where a fine-tuning run started: the weights file, its SHA-256 and, when a model card
     lies beside it, that run's command, seed, wall time and own starting point."""
@@ -196,6 +211,7 @@ def train_model(
     lr: float | None = None,
     column_fraction: float = 0.0,
     truncation_fraction: float | None = None,
+    snr_range: tuple[float, float] | str | None = None,
     log=print,
 ) -> dict:
     """Train model ``name`` on simulated frames; write ``NAME.safetensors`` and ``NAME.json``.
@@ -248,6 +264,11 @@ def train_model(
         :func:`satlab.simulate.simulate_frames`; default the simulator's, 0.1). Trails
         that end inside the frame are rare, and a network learns to draw a trail on to
         the frame's edge.
+    snr_range : (low, high), "mag" or None
+        The training trails' ``snr_avg`` range, log-uniform (``snr_range`` of
+        :func:`satlab.simulate.simulate_frames`), or ``"mag"`` for the preset's
+        magnitude range; default the recipe's (:data:`RECIPES`: 0.15-1000 for the UNet
+        and the classifier).
 
     Returns
     -------
@@ -273,6 +294,8 @@ def train_model(
             if int(value) < 0:
                 raise InputError(f"{key}: expected a non-negative integer, got {value!r}")
             recipe[key] = int(value)
+    if snr_range is not None:
+        recipe["snr_range"] = _snr_range(snr_range)
     # simulator options set here; only these reach the simulated set, so the cache keys of
     # sets made without them stay valid
     sim_options = {
@@ -448,6 +471,12 @@ def train_model(
         )
         + ("" if init is None else f" --init {init}")
         + "".join(f" --{k.replace('_', '-')} {v}" for k, v in sim_options.items())
+        + (
+            ""
+            if snr_range is None
+            else " --snr-range "
+            + ("mag" if recipe["snr_range"] is None else ",".join(map(str, recipe["snr_range"])))
+        )
         + f" --threads {torch.get_num_threads()}"
         + ("" if max_minutes is None else f" --max-minutes {max_minutes}"),
         "training_data": {
