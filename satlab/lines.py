@@ -728,8 +728,8 @@ def refine(
     frames : frames-like, optional
         The frames ``prob`` was computed from. Each trail's centre line and ends are then
         measured again on the image, by the line-spread fit of
-        :func:`satlab.photometry.trail_photometry` (about 0.25 s per CHEOPS trail here),
-        and its band keeps the width the network gave it. The band's edge softens by half
+        :func:`satlab.photometry.trail_photometry` (about 0.25 s per CHEOPS trail here;
+        the band's width: see ``width_px``). The band's edge softens by half
         the fit's line-position error ``rho_err`` (added in quadrature to ``soft_px``). A
         trail whose fit places its line no better than :data:`MAX_LINE_ERR_PX` keeps the
         network's line, its edge softened by half that; one whose fit fails (too few
@@ -780,9 +780,10 @@ def refine(
     if width_px is not None and not (np.isfinite(width_px) and width_px > 0):
         raise InputError(f"width_px: expected a positive width in px, got {width_px!r}")
     da = _as_prob(prob)
+    # the footprint the probabilities were measured in: trail ends at its edge stay there
+    valid = np.isfinite(da.values).any(axis=0)
     if trails_table is None:
-        # the footprint the probabilities were measured in keeps trail ends at its edge
-        options.setdefault("valid", np.isfinite(da.values).any(axis=0))
+        options.setdefault("valid", valid)
         options.setdefault("low", min(0.15, options.get("threshold") or 0.5))
         with warnings.catch_warnings():
             # a frame without trails keeps its probabilities (times 1 - weight)
@@ -796,7 +797,7 @@ def refine(
     trails_table = trails_table.assign(score=np.where(bent, 0.5, 1.0) * trails_table["score"])
     if width_px is not None:
         trails_table = trails_table.assign(width_px=float(width_px))
-    foot = trail_footprint(_fade_inner_ends(trails_table, da), da, soft_px=soft_px)
+    foot = trail_footprint(_fade_inner_ends(trails_table, valid), da, soft_px=soft_px)
     out = ((1.0 - weight) * da + weight * foot.values).astype(np.float32)
     out.name = "trail_prob"
     out.attrs = {
@@ -832,9 +833,9 @@ def _mask_width(attrs: dict) -> float | None:
     return None if psf is None else float(psf.fwhm_px)
 
 
-def _fade_inner_ends(table: pd.DataFrame, prob: xr.DataArray) -> pd.DataFrame:
-    """``table`` with ``end0_soft_px`` / ``end1_soft_px``: END_SOFT_PX at ends inside."""
-    valid = np.isfinite(prob.values).any(axis=0)
+def _fade_inner_ends(table: pd.DataFrame, valid: np.ndarray) -> pd.DataFrame:
+    """``table`` with ``end0_soft_px`` / ``end1_soft_px``: END_SOFT_PX at its ends more
+    than END_EDGE_PX inside the footprint ``valid`` (y, x), NaN at the others."""
     edge = edge_distance(valid)
     ny, nx = valid.shape
     out = table.copy()
