@@ -728,12 +728,14 @@ def refine(
     frames : frames-like, optional
         The frames ``prob`` was computed from. Each trail's centre line and ends are then
         measured again on the image, by the line-spread fit of
-        :func:`satlab.photometry.trail_photometry` (about 0.25 s per CHEOPS trail here;
-        the band's width: see ``width_px``). The band's edge softens by half
-        the fit's line-position error ``rho_err`` (added in quadrature to ``soft_px``). A
-        trail whose fit places its line no better than :data:`MAX_LINE_ERR_PX` keeps the
-        network's line, its edge softened by half that; one whose fit fails (too few
-        background pixels among galaxies, say) keeps the network's line and edge. On
+        :func:`satlab.photometry.trail_photometry` (about 0.3 s per CHEOPS trail here;
+        the band's width: see ``width_px``), with ``free_ends``: an end the network
+        draws on to the footprint edge is fitted too when the light stops short of it.
+        The band's edge softens by half the fit's line-position error ``offset_err``
+        (added in quadrature to ``soft_px``). A trail whose fit places its line no
+        better than :data:`MAX_LINE_ERR_PX` keeps the network's line, its edge softened
+        by half that; one whose fit fails (too few background pixels among galaxies,
+        say) keeps the network's line and edge. On
         satlab's simulated CHEOPS frames the image fit places a S/N 10-30
         trail's line within a median 0.10 px of the truth, against 0.61 px for the
         network's. Before bent bands counted half, the pixel TPR at 1e-5 FPR of
@@ -894,9 +896,11 @@ def _bend_px(table: pd.DataFrame, prob: xr.DataArray) -> np.ndarray:
     return bend
 
 
-# A line the image fit places no better than this [px] is left to the network: taking
-# such lines too lowered the pixel TPR at 1e-5 FPR of the n 300 evaluation set (lines
-# up to 5 px: 64.0 % against 68.6 %, both with 0.5-px edges).
+# A line the image fit places no better than this [px] (``offset_err``, its rms error
+# across the trail) is left to the network: taking such lines too lowered the pixel TPR
+# at 1e-5 FPR of the n 300 evaluation set (lines up to 5 px: 64.0 % against 68.6 %, both
+# with 0.5-px edges, when the gate was ``rho_err``, the error at the frame origin, which
+# also grows with the trail's distance from it).
 MAX_LINE_ERR_PX = 2.0
 
 
@@ -912,14 +916,14 @@ def _lines_on_image(table: pd.DataFrame, ds: xr.Dataset, prob: xr.DataArray, sof
     out = table.reset_index(drop=True).copy()
     err = np.zeros(len(out))
     if len(out):
-        ph = trail_photometry(ds, out).set_index("trail").reindex(range(len(out)))
+        ph = trail_photometry(ds, out, free_ends=True).set_index("trail").reindex(range(len(out)))
         ends = ["x0", "y0", "x1", "y1"]
-        rho_err = ph["rho_err"].to_numpy()
-        ok = (rho_err < MAX_LINE_ERR_PX) & np.isfinite(ph[ends]).all(axis=1).to_numpy()
+        line_err = ph["offset_err"].to_numpy()
+        ok = (line_err < MAX_LINE_ERR_PX) & np.isfinite(ph[ends]).all(axis=1).to_numpy()
         geometry = [*ends, "rho", "theta", "length_px"]
         out.loc[ok, geometry] = ph.loc[ok, geometry].to_numpy()
         # a fit that failed (a crowded background, e.g. galaxies) says nothing of the
         # network's line: its edge stays; one that placed the line poorly widens it
-        err = np.where(np.isfinite(rho_err), np.minimum(rho_err, MAX_LINE_ERR_PX), 0.0)
+        err = np.where(np.isfinite(line_err), np.minimum(line_err, MAX_LINE_ERR_PX), 0.0)
     out["soft_px"] = np.hypot(soft_px, err / 2)
     return out

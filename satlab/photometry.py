@@ -81,6 +81,7 @@ PHOTOMETRY_UNITS = {
     "theta": "deg",
     "rho_err": "px",
     "theta_err": "deg",
+    "offset_err": "px",
     "length_px": "px",
     "width_px": "px",
     "width_px_err": "px",
@@ -117,6 +118,7 @@ _COLUMNS = {
             "theta",
             "rho_err",
             "theta_err",
+            "offset_err",
             "length_px",
             "width_px",
             "width_px_err",
@@ -1024,6 +1026,127 @@ def _fit_segment(img, good, a, b, open_end, psf: PSF, gain, clip_sigma, smear):
     return p, res, free, use, cut, escaped, sigma
 
 
+# fit_trail(free_ends=True): an end at the footprint edge is fitted free when the last
+# half PSF FWHM before it holds under _DARK_EDGE_SHARE of the trail's flux density, and
+# the fitted end stands when the light past it is under _LIT_SHARE (both at 2 sigma).
+# A tumbling object's fainter stretch must not draw an end in: satlab's simulated trails
+# fade to 15-65 % of their mean towards one end; stretches under 30 % may still do so.
+_DARK_EDGE_SHARE = 0.5
+_LIT_SHARE = 0.3
+
+
+def _grow_fit(img, good, footprint, psf, gain, clip_sigma, smear, edge_px, a, b, open_end):
+    """:func:`_fit_segment`, following free ends out of the cutout and to the footprint
+    edge. Returns ``(p, res, free, use, cut, open_end, sigma, (a, b))`` (``a``, ``b``: the
+    last segment fitted) or, when a fit fails, :func:`_failed`'s record."""
+    # A detector's segment may stop short of the trail's true end (a faint stretch, a
+    # fragment). A free end the fit pushes to the cutout's edge has escaped the data:
+    # start again from a longer segment, until the ends stay inside or reach the
+    # footprint edge (open ends).
+    open_end = list(open_end)
+    kept = None  # the last fit's flux density and open ends
+    reach = 2.0 * _support_radius(psf) + 20.0  # how far past the cutout a new start lies
+    for attempt in range(_MAX_EXTENSIONS + 1):
+        fitted = _fit_segment(img, good, a, b, open_end, psf, gain, clip_sigma, smear)
+        if isinstance(fitted, str):
+            return _failed(open_end, fitted)
+        if kept is not None and not fitted[0][5] > 0.7 * kept[0]:
+            # the longer segment dilutes the flux density: the trail does not go on (light
+            # beyond a bright trail's end, such as readout smear, drew the end out); the
+            # previous fit stands
+            open_end = kept[1]
+            break
+        kept = (fitted[0][5], list(open_end))
+        p, res, free, use, cut, escaped, sigma = fitted
+        ends = [(x + cut.x0, y + cut.y0) for x, y in cut.model.endpoints(*p[:4])]
+        at_edge = _open_ends(footprint, *ends, psf, edge_px)
+        grow = [bool(free[2 + k]) and (escaped[k] or at_edge[k]) for k in range(2)]
+        if not any(grow) or attempt == _MAX_EXTENSIONS:
+            break
+        ux, uy = -math.sin(p[1]), math.cos(p[1])
+        new = []
+        for k, sign in enumerate((-1.0, 1.0)):
+            if not grow[k]:
+                new.append((a, b)[k])
+            elif at_edge[k]:  # at or past the footprint edge: an open end from now on
+                new.append(ends[k])
+            else:  # past the cutout: start beyond it
+                new.append((ends[k][0] + sign * reach * ux, ends[k][1] + sign * reach * uy))
+        a, b = new
+        # only a moved end opens: an end freed at the footprint edge stays free
+        moved_out = _open_ends(footprint, a, b, psf, edge_px)
+        open_end = [o or (g and e) for o, g, e in zip(open_end, grow, moved_out, strict=True)]
+    # a free end the fit left at or past the footprint edge stops at the edge, as open
+    # ends do
+    open_end = [o or (bool(free[2 + k]) and at_edge[k]) for k, o in enumerate(open_end)]
+    return p, res, free, use, cut, open_end, sigma, (a, b)
+
+
+def _t_along(fitted, point) -> float:
+    """Position [px] of frame ``point`` along a fit's line, in its cutout's ``t``."""
+    p, cut = fitted[0], fitted[4]
+    m = cut.model
+    px = point[0] - cut.x0 - m.centre[0] - p[0] * math.cos(p[1])
+    py = point[1] - cut.y0 - m.centre[1] - p[0] * math.sin(p[1])
+    return px * -math.sin(p[1]) + py * math.cos(p[1])
+
+
+def _light_share(fitted, lo: float, hi: float) -> tuple[float, float]:
+    """Flux density on the stretch ``lo``-``hi`` of a fit's line, over the fitted trail's,
+    and its error: a least-squares amplitude of a uniform segment there on the residual
+    of the fitted trail with that stretch cut out of it (NaN: no stretch or no pixel)."""
+    p, _, _, _, cut, _, sigma, _ = fitted
+    m = cut.model
+    if not hi - lo > 1.0 or not p[5] > 0:
+        return np.nan, np.nan
+    past = m.unit(p[0], p[1], lo, hi, p[4])
+    sel = cut.good & (past > 0.1 * past.max())
+    if not sel.any():
+        return np.nan, np.nan
+    back = np.tensordot(p[6:], cut.basis, axes=1)
+    trail = sum(
+        m.unit(p[0], p[1], t0, t1, p[4])
+        for t0, t1 in ((p[2], min(p[3], lo)), (max(p[2], hi), p[3]))
+        if t1 > t0
+    )
+    resid = cut.data - back - p[5] * trail
+    w = past[sel] / sigma[sel] ** 2
+    norm = float((w * past[sel]).sum())
+    return float((w * resid[sel]).sum()) / norm / p[5], 1.0 / math.sqrt(norm) / p[5]
+
+
+def _free_ends(fitted, fit_args, ends, at_edge):
+    """``fitted`` again with free ends where the light stops short of the footprint edge.
+
+    An end drawn on to the edge whose last half PSF FWHM holds under ``_DARK_EDGE_SHARE`` of
+    the trail's light is fitted free; the fit stands if the light past every end it moved
+    is under ``_LIT_SHARE`` too (a tumbling object's fainter stretch would draw an end
+    in). Both at 2 sigma.
+    """
+    fwhm = fitted[4].model.psf.fwhm
+    dark = []
+    for k, start in enumerate(ends):
+        t = _t_along(fitted, start)
+        half = fwhm / 2
+        share, err = _light_share(fitted, *((t, t + half) if k == 0 else (t - half, t)))
+        dark.append(bool(fitted[5][k] and share + 2.0 * err < _DARK_EDGE_SHARE))
+    if not any(dark):
+        return fitted
+    free = _grow_fit(*fit_args, *ends, [e and not d for e, d in zip(at_edge, dark, strict=True)])
+    if isinstance(free, dict):
+        return fitted
+    p = free[0]
+    for k, start in enumerate(ends):
+        if dark[k] and not free[5][k]:  # the end moved in: is the light past it missing?
+            t = _t_along(free, start)
+            lo, hi = (t, p[2] - fwhm / 2) if k == 0 else (p[3] + fwhm / 2, t)
+            if hi - lo > fwhm / 2:
+                share, err = _light_share(free, lo, hi)
+                if not share + 2.0 * err < _LIT_SHARE:
+                    return fitted
+    return free
+
+
 def fit_trail(
     image,
     x0: float,
@@ -1038,6 +1161,7 @@ def fit_trail(
     clip_sigma: float = 5.0,
     edge_px: float | None = None,
     smear=None,
+    free_ends: bool = False,
 ) -> dict:
     """Fit the line-spread model to one trail in one image.
 
@@ -1067,6 +1191,12 @@ def fit_trail(
     smear : array (x,), optional
         Readout-smear template, one value per image column (see :func:`smear_template`);
         its amplitude joins the background terms of the fit.
+    free_ends : bool
+        Also fit an end that ``x0 .. y1`` put at the footprint edge, when the last half
+        PSF FWHM before the edge holds under half the trail's flux density; the fitted
+        end stands when the light past it is under 30 % (both at 2 sigma). A detector
+        may draw a trail on to the edge past its end (see :func:`satlab.lines.refine`).
+        Default: such an end leaves the frame unfitted.
 
     Returns
     -------
@@ -1087,46 +1217,14 @@ def fit_trail(
     length0 = math.hypot(b[0] - a[0], b[1] - a[1])
     if not length0 > 0:
         raise InputError(f"trail end points: expected two distinct points, got {a} twice")
-    open_end = _open_ends(footprint, a, b, psf, edge_px)
-    # A detector's segment may stop short of the trail's true end (a faint stretch, a
-    # fragment). A free end the fit pushes to the cutout's edge has escaped the data:
-    # start again from a longer segment, until the ends stay inside or reach the
-    # footprint edge (open ends).
-    kept = None  # the last fit's flux density and open ends
-    reach = 2.0 * _support_radius(psf) + 20.0  # how far past the cutout a new start lies
-    for attempt in range(_MAX_EXTENSIONS + 1):
-        fitted = _fit_segment(img, good & footprint, a, b, open_end, psf, gain, clip_sigma, smear)
-        if isinstance(fitted, str):
-            return _failed(open_end, fitted)
-        if kept is not None and not fitted[0][5] > 0.7 * kept[0]:
-            # the longer segment dilutes the flux density: the trail does not go on (light
-            # beyond a bright trail's end, such as readout smear, drew the end out); the
-            # previous fit stands
-            open_end = kept[1]
-            break
-        kept = (fitted[0][5], list(open_end))
-        p, res, free, use, cut, escaped, sigma = fitted
-        ends = [(x + cut.x0, y + cut.y0) for x, y in cut.model.endpoints(*p[:4])]
-        at_edge = _open_ends(footprint, *ends, psf, edge_px)
-        grow = [bool(free[2 + k]) and (escaped[k] or at_edge[k]) for k in range(2)]
-        if not any(grow) or attempt == _MAX_EXTENSIONS:
-            break
-        ux, uy = -math.sin(p[1]), math.cos(p[1])
-        new = []
-        for k, sign in enumerate((-1.0, 1.0)):
-            if not grow[k]:
-                new.append((a, b)[k])
-            elif at_edge[k]:  # at or past the footprint edge: an open end from now on
-                new.append(ends[k])
-            else:  # past the cutout: start beyond it
-                new.append((ends[k][0] + sign * reach * ux, ends[k][1] + sign * reach * uy))
-        a, b = new
-        open_end = [
-            o or e for o, e in zip(open_end, _open_ends(footprint, a, b, psf, edge_px), strict=True)
-        ]
-    # a free end the fit left at or past the footprint edge stops at the edge, as open
-    # ends do
-    open_end = [o or (bool(free[2 + k]) and at_edge[k]) for k, o in enumerate(open_end)]
+    fit_args = (img, good & footprint, footprint, psf, gain, clip_sigma, smear, edge_px)
+    at_edge = _open_ends(footprint, a, b, psf, edge_px)
+    fitted = _grow_fit(*fit_args, a, b, at_edge)
+    if free_ends and not isinstance(fitted, dict):
+        fitted = _free_ends(fitted, fit_args, (a, b), at_edge)
+    if isinstance(fitted, dict):
+        return fitted
+    p, res, free, use, cut, open_end, sigma, (a, b) = fitted
     m = cut.model
     n_free_ends = 2 - sum(open_end)
 
@@ -1182,6 +1280,14 @@ def fit_trail(
         rho, theta_deg = line_from_points(*ends[0], *ends[1])
     else:
         rho, theta_deg = np.nan, np.nan
+    # across-line error at t along the line: d rho_c - t d theta; its mean square over the
+    # visible segment (rho_err is the error at the frame origin, a lever arm away)
+    t_vis = [
+        (ex - cx - r * math.cos(th)) * dux + (ey - cy - r * math.sin(th)) * duy for ex, ey in ends
+    ]
+    t_lo, t_hi = min(t_vis), max(t_vis)
+    t_mean, t_sq = (t_lo + t_hi) / 2.0, (t_lo**2 + t_lo * t_hi + t_hi**2) / 3.0
+    offset_var = cov[0, 0] - 2.0 * t_mean * cov[0, 1] + t_sq * cov[1, 1]
     reason = ""
     if not np.all(np.isfinite(np.diag(cov)[free])):
         reason = "degenerate fit: singular covariance"
@@ -1196,6 +1302,7 @@ def fit_trail(
         "theta": theta_deg,
         "rho_err": _propagate(cov, g_rho),
         "theta_err": math.degrees(math.sqrt(cov[1, 1])) if np.isfinite(cov[1, 1]) else np.nan,
+        "offset_err": math.sqrt(max(offset_var, 0.0)) if np.isfinite(offset_var) else np.nan,
         "length_px": length,
         "width_px": s * psf.fwhm,
         "width_px_err": math.sqrt(cov[4, 4]) * psf.fwhm if np.isfinite(cov[4, 4]) else np.nan,
@@ -1320,6 +1427,7 @@ def aperture_trail(
         "theta": theta_deg,
         "rho_err": np.nan,
         "theta_err": np.nan,
+        "offset_err": np.nan,
         "length_px": visible,
         "width_px": psf.fwhm,
         "width_px_err": np.nan,
@@ -1615,6 +1723,7 @@ def trail_photometry(
     gain: float | None = None,
     clip_sigma: float = 5.0,
     edge_px: float | None = None,
+    free_ends: bool = False,
     smear: bool = True,
     floor_mag: float = 0.01,
     min_snr: float = 3.0,
@@ -1662,6 +1771,9 @@ def trail_photometry(
         Outlier threshold of the fit (stars, cosmic rays) [sigma].
     edge_px : float [px], optional
         An end this close to the footprint edge leaves the frame (see :func:`fit_trail`).
+    free_ends : bool
+        Also fit the ends that ``trails`` put at the footprint edge when the trail's light
+        stops short of it (``method="fit"``; see :func:`fit_trail`).
     smear : bool
         Fit a readout-smear term (:func:`smear_template`) with the background; a trail
         near a column's direction through a bright star's smear band needs it.
@@ -1774,7 +1886,7 @@ def trail_photometry(
             )
             res["saturated"] = True
         else:
-            extra = {"smear": template} if method == "fit" else {}
+            extra = {"smear": template, "free_ends": free_ends} if method == "fit" else {}
             res = measure(
                 image,
                 *ends,

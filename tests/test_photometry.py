@@ -175,6 +175,20 @@ def test_fit_recovers_flux_geometry_and_width(rng):
     assert res["theta_err"] < 1.0 and res["rho_err"] < 0.5
     assert res["chi2_red"] == pytest.approx(1.0, abs=0.1)
     assert res["bkg"] == pytest.approx(BKG, abs=0.5)
+    # the line's error across itself, over the trail; rho_err adds the lever arm from
+    # the frame origin (0, 0)
+    assert 0 < res["offset_err"] < res["rho_err"]
+    pad = 150
+    far = fit_trail(
+        np.pad(img, ((pad, 0), (pad, 0)), constant_values=BKG),
+        a[0] + 1.5 + pad,
+        a[1] - 1.0 + pad,
+        b[0] - 2.0 + pad,
+        b[1] + 1.0 + pad,
+        psf=PSF.gaussian(2.4),
+    )
+    assert far["offset_err"] == pytest.approx(res["offset_err"], rel=0.02)
+    assert far["rho_err"] > 3 * res["rho_err"]
 
 
 @pytest.mark.slow
@@ -182,7 +196,7 @@ def test_fit_is_unbiased_with_calibrated_errors():
     """Pull distribution of the flux over 60 noise realisations: mean 0, width 1."""
     rng = np.random.default_rng(7)
     psf = PSF.gaussian(2.5)
-    pulls, rel = [], []
+    pulls, rel, offsets = [], [], []
     for _ in range(60):
         phi = rng.uniform(0, math.pi)
         c = np.array([45.0, 40.0]) + rng.normal(0, 3, 2)
@@ -193,10 +207,20 @@ def test_fit_is_unbiased_with_calibrated_errors():
         res = fit_trail(img, *a, *b, psf=psf)
         pulls.append((res["flux"] - lam * 44.0) / res["flux_err"])
         rel.append(res["flux"] / (lam * 44.0) - 1)
+        # the fitted line's offset from the true one along the true segment
+        theta = math.radians(res["theta"])
+        normal = np.array([math.cos(theta), math.sin(theta)])
+        along = np.linspace(0, 1, 21)[:, None] * (np.array(b) - a) + a
+        offsets.append((along @ normal - res["rho"]) / res["offset_err"])
     pulls = np.array(pulls)
     assert abs(np.mean(pulls)) < 0.35
     assert 0.8 < np.std(pulls) < 1.2
     assert abs(np.median(rel)) < 0.03
+    # offset_err is that offset's rms: at the trail's middle exactly (pull sd 0.99); over
+    # the trail 1.1x larger in the median, as theta_err runs ~25 % small here
+    offsets = np.array(offsets)
+    assert 0.8 < np.std(offsets[:, 10]) < 1.2
+    assert 0.8 < np.median(np.sqrt(np.mean(offsets**2, axis=1))) < 1.3
 
 
 def test_fit_masks_a_star_on_the_trail(rng):
@@ -254,6 +278,35 @@ def test_trail_crossing_the_border_measures_the_visible_part(rng):
     assert res["length_px"] == pytest.approx(visible, abs=1.5)
     assert abs(res["flux_per_px"] - lam) < 3 * res["flux_per_px_err"]
     assert res["flux_per_px_err"] < 0.06 * lam
+
+
+def test_free_ends_find_where_a_trail_stops_short_of_the_edge(rng):
+    """A detector draws a trail that stops 30 px short of the image edge on to it: by
+    default that end leaves the frame; with free_ends the fit finds it, and ends whose
+    light reaches the edge stay there."""
+    psf = PSF.gaussian(3.0)
+    a, b = (-30.0, 10.0), (60.0, 46.0)  # enters on the left, stops inside
+    lam = 25.0
+    img = BKG + render(psf, (a, b), lam) + rng.normal(0, NOISE, SHAPE)
+    va = (0.0, 22.0)
+    drawn = (89.0, 10.0 + 119.0 * 0.4)  # the same line, on to the right edge
+    edge = fit_trail(img, *va, *drawn, psf=psf)
+    free = fit_trail(img, *va, *drawn, psf=psf, free_ends=True)
+    assert edge["border"] and free["border"]
+    assert edge["x1"] == pytest.approx(89.0, abs=1.0)
+    assert math.hypot(free["x1"] - b[0], free["y1"] - b[1]) < 1.5
+    assert math.hypot(free["x0"] - va[0], free["y0"] - va[1]) < 1.5  # at the edge
+    assert free["length_px"] == pytest.approx(math.hypot(60.0, 24.0), abs=1.5)
+    assert abs(free["flux"] - lam * free["length_px"]) < 3 * free["flux_err"]
+    # the edge fit spreads the trail's light over 30 px too many
+    assert edge["length_px"] > free["length_px"] + 30
+    assert edge["chi2_red"] > free["chi2_red"]
+    # a trail that reaches the edge at 60 % of its light (a tumbling object's fainter
+    # stretch) keeps its end there
+    dim = BKG + rng.normal(0, NOISE, SHAPE)
+    dim += render(psf, (a, b), lam) + render(psf, (b, (120.0, 70.0)), 0.6 * lam)
+    kept = fit_trail(dim, *va, *drawn, psf=psf, free_ends=True)
+    assert kept["x1"] == pytest.approx(89.0, abs=1.0)
 
 
 def test_a_fragment_of_a_crossing_trail_grows_to_the_whole_trail(rng):

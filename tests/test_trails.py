@@ -512,6 +512,49 @@ def test_refine_on_image_puts_a_misplaced_band_back_on_the_trail():
         refine(prob, frames=ds.isel(x=slice(0, 100)))
 
 
+def test_refine_on_image_ends_a_band_drawn_on_to_the_edge():
+    """A network that draws a bright trail on past its end to the frame's edge (the UNet
+    does so now and then): the fit on the image finds the end and the band stops there."""
+    from scipy.special import expit
+
+    from satlab.lines import edge_distance
+    from satlab.simulate import simulate_frames, truth_table
+
+    for seed in (21, 28):
+        ds = simulate_frames(
+            "cheops",
+            1,
+            seed=seed,
+            trail_fraction=1.0,
+            hard_negative_fraction=0.0,
+            snr_range=(10.0, 20.0),
+            jitter_fraction=0.0,
+            variation_fraction=0.0,
+            truncation_fraction=1.0,
+        )
+        t = truth_table(ds).iloc[0]
+        valid, mask = ds["valid"].values.astype(bool), ds["trail_mask"].values[0]
+        ends = np.array([[t.x0, t.y0], [t.x1, t.y1]])
+        inner = edge_distance(valid)[tuple(np.round(ends[:, ::-1]).astype(int).T)] > 15
+        assert inner.sum() == 1  # one end inside, 30-60 px from the edge
+        k = int(np.argmax(inner))
+        along = (ends[k] - ends[1 - k]) / t.length_px
+        drawn = ends.copy()
+        drawn[k] += 300 * along  # on to the edge and beyond
+        d = _band(mask.shape, *drawn[0], *drawn[1])
+        prob = np.where(valid, expit((12.7 - d) / 0.7), np.nan).astype(np.float32)[None]
+        prob = xr.DataArray(prob, dims=("frame", "y", "x"), coords={"frame": ds["frame"]})
+
+        def past_the_end(p, end=ends[k], along=along):
+            yy, xx = np.nonzero(p[0] >= 0.5 * np.nanmax(p))
+            return int(((xx - end[0]) * along[0] + (yy - end[1]) * along[1] > 14).sum())
+
+        # 1380 and 909 px past the end (seeds 21 and 28), kept by a refine without frames
+        assert past_the_end(prob.values) > 800
+        assert past_the_end(refine(prob, weight=1.0).values) > 800
+        assert past_the_end(refine(prob, frames=ds, weight=1.0).values) == 0
+
+
 def test_refine_fades_bands_towards_ends_inside_the_footprint():
     """A trail ending inside the frame: its band fades over END_SOFT_PX there (networks
     draw such ends too long); its end at the footprint's edge keeps the band full."""
