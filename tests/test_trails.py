@@ -461,24 +461,22 @@ def test_refine_sharpens_a_blurred_band_edge(rng):
         refine(prob, trail_table([], method="test").drop(columns="width_px"))
 
 
+def _straight_trails(n, *, seed, **kw):
+    """CHEOPS frames of one straight, uniform trail each (no jitter, no tumbling)."""
+    from satlab.simulate import simulate_frames
+
+    opts = dict(trail_fraction=1.0, hard_negative_fraction=0.0, jitter_fraction=0.0)
+    return simulate_frames("cheops", n, seed=seed, variation_fraction=0.0, **opts, **kw)
+
+
 def test_refine_on_image_puts_a_misplaced_band_back_on_the_trail():
     """A probability whose band sits 1.5 px beside the trail: the line measured on the
     frames moves the band back, which the probability alone cannot."""
     from scipy.special import expit
 
-    from satlab.simulate import simulate_frames, truth_table
+    from satlab.simulate import truth_table
 
-    ds = simulate_frames(
-        "cheops",
-        2,
-        seed=21,
-        trail_fraction=1.0,
-        hard_negative_fraction=0.0,
-        snr_range=(15.0, 25.0),
-        jitter_fraction=0.0,
-        variation_fraction=0.0,
-        truncation_fraction=0.0,
-    )
+    ds = _straight_trails(2, seed=21, snr_range=(15.0, 25.0), truncation_fraction=0.0)
     mask, valid = ds["trail_mask"].values, ds["valid"].values
     prob = np.full(mask.shape, np.nan, np.float32)
     for t in truth_table(ds).itertuples():
@@ -518,20 +516,10 @@ def test_refine_on_image_ends_a_band_drawn_on_to_the_edge():
     from scipy.special import expit
 
     from satlab.lines import edge_distance
-    from satlab.simulate import simulate_frames, truth_table
+    from satlab.simulate import truth_table
 
     for seed in (21, 28):
-        ds = simulate_frames(
-            "cheops",
-            1,
-            seed=seed,
-            trail_fraction=1.0,
-            hard_negative_fraction=0.0,
-            snr_range=(10.0, 20.0),
-            jitter_fraction=0.0,
-            variation_fraction=0.0,
-            truncation_fraction=1.0,
-        )
+        ds = _straight_trails(1, seed=seed, snr_range=(10.0, 20.0), truncation_fraction=1.0)
         t = truth_table(ds).iloc[0]
         valid, mask = ds["valid"].values.astype(bool), ds["trail_mask"].values[0]
         ends = np.array([[t.x0, t.y0], [t.x1, t.y1]])
