@@ -288,13 +288,16 @@ def evaluate(
                 f"frames: expected simulated frames with truth, missing {sorted(missing)}"
             )
         ds = frames
-    ds = ds.assign_coords(frame=np.arange(ds.sizes["frame"]))
     label = np.asarray(ds["label"].values, bool)
     if label.all() or not label.any():
         raise InputError(
             f"frames: need frames with and without trails, got {label.sum()} of {label.size}"
         )
+    # frames by position from here on; the truth keeps the trails of the frames given
     truth = truth_table(ds)
+    position = dict(zip(ds["frame"].values.tolist(), range(ds.sizes["frame"]), strict=True))
+    truth["frame"] = truth["frame"].map(position).astype(np.int64)
+    ds = ds.assign_coords(frame=np.arange(ds.sizes["frame"]))
     info = pd.DataFrame(
         {
             "label": label,

@@ -31,6 +31,11 @@ def test_classic_evaluation_tables_agree(sim, tmp_path):
     assert (scores[~label] >= summary.threshold).mean() <= 0.1
     table = ev.tables["methods"].iloc[0]
     assert table.line_information and table.n_frames == sim.sizes["frame"]
+    # a selection of frames: the trails of those frames, at their positions
+    sub = sim.isel(frame=[11, 2, 5, 0, 7, 3])
+    part = evaluate(None, frames=sub, methods=("hough",), fpr=0.1).tables["matched"]
+    assert len(part) == sub["label"].values.sum()
+    assert set(part["frame"]) == set(np.flatnonzero(sub["label"].values))
     assert table.n_detections == (scores >= summary.threshold).sum()
     assert set(ev.tables["recall_binned"].quantity) == {
         "all",

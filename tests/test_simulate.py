@@ -540,6 +540,17 @@ def test_no_trails_gives_an_empty_typed_table():
     assert df.empty and df["x0"].dtype == np.float64 and "snr_tot" in df
 
 
+def test_truth_table_of_selected_frames_lists_their_trails_only():
+    ds = simulate_frames("cheops", 4, seed=1, trail_fraction=1.0)
+    full = truth_table(ds)
+    assert list(full["frame"]) == [0, 1, 2, 3]
+    one = truth_table(ds.isel(frame=[2]))
+    pd.testing.assert_frame_equal(one, full[full["frame"] == 2].reset_index(drop=True))
+    assert list(truth_table(ds.sel(frame=[3, 1]))["frame"]) == [1, 3]
+    with pytest.warns(SatlabWarning, match="no simulated trail"):
+        assert truth_table(ds.isel(frame=slice(0, 0))).empty
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

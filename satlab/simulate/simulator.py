@@ -783,7 +783,9 @@ def truth_table(ds: xr.Dataset) -> pd.DataFrame:
     the footprint [ADU]; ``mag`` is the object's mean magnitude over the exposure and
     ``mag_visible`` its mean over the visible part of the trail (they differ for a
     tumbling object, ``variation_fraction``): the reference for trail photometry.
-    ``attrs["units"]`` gives each column's unit. No trail: the typed empty table and a
+    ``attrs["units"]`` gives each column's unit. Only the trails of the frames ``ds``
+    holds are listed (``frame`` labels; a selection such as ``ds.isel(frame=[3])`` keeps
+    the per-trail variables of every frame). No trail: the typed empty table and a
     :class:`SatlabWarning`.
     """
     if "trail_frame" not in ds:
@@ -794,6 +796,9 @@ def truth_table(ds: xr.Dataset) -> pd.DataFrame:
     df = pd.DataFrame({"frame": ds["trail_frame"].values.astype(np.int64)})
     for name, dtype in TRUTH_COLUMNS.items():
         df[name] = ds[_VAR.get(name, name)].values.astype(dtype)
+    if "frame" in ds.coords:
+        # frames selected with isel/sel keep every trail's truth: only theirs count
+        df = df[df["frame"].isin(ds["frame"].values)].reset_index(drop=True)
     df.attrs["units"] = dict(TRUTH_UNITS)
     if df.empty:
         warnings.warn(
