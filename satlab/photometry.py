@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -1115,8 +1115,9 @@ def _light_share(fitted, lo: float, hi: float) -> tuple[float, float]:
     return float((w * resid[sel]).sum()) / norm / p[5], 1.0 / math.sqrt(norm) / p[5]
 
 
-def _free_ends(fitted, fit_args, ends, at_edge):
-    """``fitted`` again with free ends where the light stops short of the footprint edge.
+def _free_ends(fitted, grow, ends, at_edge):
+    """``fitted`` again with free ends where the light stops short of the footprint edge
+    (``grow``: :func:`_grow_fit` bound to the image, taking ``a, b, open_end``).
 
     An end drawn on to the edge whose last half PSF FWHM holds under ``_DARK_EDGE_SHARE`` of
     the trail's light is fitted free; the fit stands if the light past every end it moved
@@ -1124,23 +1125,23 @@ def _free_ends(fitted, fit_args, ends, at_edge):
     in). Both at 2 sigma.
     """
     fwhm = fitted[4].model.psf.fwhm
+    half = fwhm / 2
     dark = []
     for k, start in enumerate(ends):
         t = _t_along(fitted, start)
-        half = fwhm / 2
         share, err = _light_share(fitted, *((t, t + half) if k == 0 else (t - half, t)))
         dark.append(bool(fitted[5][k] and share + 2.0 * err < _DARK_EDGE_SHARE))
     if not any(dark):
         return fitted
-    free = _grow_fit(*fit_args, *ends, [e and not d for e, d in zip(at_edge, dark, strict=True)])
+    free = grow(*ends, [e and not d for e, d in zip(at_edge, dark, strict=True)])
     if isinstance(free, dict):
         return fitted
     p = free[0]
     for k, start in enumerate(ends):
         if dark[k] and not free[5][k]:  # the end moved in: is the light past it missing?
             t = _t_along(free, start)
-            lo, hi = (t, p[2] - fwhm / 2) if k == 0 else (p[3] + fwhm / 2, t)
-            if hi - lo > fwhm / 2:
+            lo, hi = (t, p[2] - half) if k == 0 else (p[3] + half, t)
+            if hi - lo > half:
                 share, err = _light_share(free, lo, hi)
                 if not share + 2.0 * err < _LIT_SHARE:
                     return fitted
@@ -1217,11 +1218,12 @@ def fit_trail(
     length0 = math.hypot(b[0] - a[0], b[1] - a[1])
     if not length0 > 0:
         raise InputError(f"trail end points: expected two distinct points, got {a} twice")
-    fit_args = (img, good & footprint, footprint, psf, gain, clip_sigma, smear, edge_px)
+    fit_on = (img, good & footprint, footprint, psf, gain, clip_sigma, smear, edge_px)
+    grow = partial(_grow_fit, *fit_on)
     at_edge = _open_ends(footprint, a, b, psf, edge_px)
-    fitted = _grow_fit(*fit_args, a, b, at_edge)
+    fitted = grow(a, b, at_edge)
     if free_ends and not isinstance(fitted, dict):
-        fitted = _free_ends(fitted, fit_args, (a, b), at_edge)
+        fitted = _free_ends(fitted, grow, (a, b), at_edge)
     if isinstance(fitted, dict):
         return fitted
     p, res, free, use, cut, open_end, sigma, (a, b) = fitted
