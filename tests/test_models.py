@@ -119,6 +119,20 @@ def test_mismatched_weights_are_refused(tmp_path):
         load_model("trail-cnn", weights=path)
 
 
+def test_weights_for_other_inputs_are_refused(tmp_path, monkeypatch):
+    """Same network, inputs binned otherwise: refused, naming what each expects."""
+    import dataclasses
+
+    from satlab.models import registry
+
+    path = save_weights(build_model("trail-mobilenetv2"), "trail-mobilenetv2", tmp_path / "b4.pt")
+    load_model("trail-mobilenetv2", weights=path)
+    spec = registry.get_spec("trail-mobilenetv2")
+    monkeypatch.setitem(registry.MODELS, spec.name, dataclasses.replace(spec, bin=2))
+    with pytest.raises(ModelError, match=r'b4\.pt.*"bin": 4.*expected.*"bin": 2'):
+        load_model("trail-mobilenetv2", weights=path)
+
+
 def test_foreign_safetensors_without_metadata(tmp_path):
     from safetensors.torch import save_file
 
