@@ -168,7 +168,7 @@ def _metadata(spec: ModelSpec) -> dict[str, str]:
 
 
 def save_weights(model, name: str, path: str | Path | None = None, *, half: bool = True) -> Path:
-    """Write ``model``'s state dict as safetensors, tagged with its architecture and input preparation.
+    """Write ``model``'s state dict as safetensors, tagged with its architecture and inputs.
 
     Parameters
     ----------
