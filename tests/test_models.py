@@ -125,11 +125,13 @@ def test_weights_for_other_inputs_are_refused(tmp_path, monkeypatch):
 
     from satlab.models import registry
 
-    path = save_weights(build_model("trail-mobilenetv2"), "trail-mobilenetv2", tmp_path / "b4.pt")
+    path = save_weights(build_model("trail-mobilenetv2"), "trail-mobilenetv2", tmp_path / "b.pt")
     load_model("trail-mobilenetv2", weights=path)
     spec = registry.get_spec("trail-mobilenetv2")
-    monkeypatch.setitem(registry.MODELS, spec.name, dataclasses.replace(spec, bin=2))
-    with pytest.raises(ModelError, match=r'b4\.pt.*"bin": 4.*expected.*"bin": 2'):
+    other = dataclasses.replace(spec, bin=2 * spec.bin)
+    monkeypatch.setitem(registry.MODELS, spec.name, other)
+    match = rf'b\.pt.*"bin": {spec.bin}.*expected.*"bin": {other.bin}'
+    with pytest.raises(ModelError, match=match):
         load_model("trail-mobilenetv2", weights=path)
 
 

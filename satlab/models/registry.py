@@ -93,9 +93,9 @@ MODELS: dict[str, ModelSpec] = {
             task="classify",
             architecture="TrailMobileNetV2",
             config={"width_mult": 0.5, "hidden": 1024, "dropout": 0.5},
-            bin=4,
+            bin=2,
             description="Seed 001 MobileNetV2 (width 0.5) + GAP/dropout/1024/1 head, "
-            "whole frame binned 4x4",
+            "whole frame binned 2x2",
         ),
         ModelSpec(
             name="trail-cnn",
