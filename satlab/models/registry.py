@@ -233,18 +233,16 @@ def load_model(name: str = "trail-mobilenetv2", *, weights: str | Path | None = 
             f"{path}: not a readable safetensors weights file for {spec.name!r} "
             f"(expected {expected}): {exc}"
         ) from exc
-    if (
-        meta.get("architecture") != spec.architecture
-        or meta.get("config") != _metadata(spec)["config"]
-    ):
+    want = _metadata(spec)
+    if meta.get("architecture") != spec.architecture or meta.get("config") != want["config"]:
         raise ModelError(
             f"{path}: weights are for {meta.get('architecture', 'an unknown architecture')}"
             f"({meta.get('config', '?')}), expected {expected} for model {spec.name!r}"
         )
-    if meta.get("input") != _metadata(spec)["input"]:
+    if meta.get("input") != want["input"]:
         raise ModelError(
             f"{path}: weights are for inputs prepared as {meta.get('input', 'unrecorded')}, "
-            f"expected {_metadata(spec)['input']} for model {spec.name!r}"
+            f"expected {want['input']} for model {spec.name!r}"
         )
     model = build_model(spec.name)
     reference = model.state_dict()
