@@ -515,7 +515,8 @@ def run_report(
         for step in bar:
             bar.set_postfix_str(step.notebook)
             mine = {k: v for k, v in parameters.items() if step.name in declared[k]["notebooks"]}
-            mine.update({"run_dir": str(run_dir), "seed": seed})
+            # absolute: the notebooks run inside run_dir, where a relative one would nest
+            mine.update({"run_dir": str(run_dir.resolve()), "seed": seed})
             if step.name in declared["input"]["notebooks"]:
                 mine["input"] = source
             for attempt in (1, 2):

@@ -142,7 +142,7 @@ def _notebook(path, *cells):
 
 
 @pytest.mark.slow
-def test_a_failed_step_names_notebook_and_cell_and_keeps_earlier_outputs(tmp_path):
+def test_a_failed_step_names_notebook_and_cell_and_keeps_earlier_outputs(tmp_path, monkeypatch):
     nb_dir = tmp_path / "notebooks"
     nb_dir.mkdir()
     # machinery test: a first step that writes a file, a second that fails in its 3rd cell
@@ -162,8 +162,10 @@ def test_a_failed_step_names_notebook_and_cell_and_keeps_earlier_outputs(tmp_pat
     runs = tmp_path / "runs"
     for module in STEPS[1].requires:
         pytest.importorskip(module)
+    # a relative output directory, as `satlab report` run from a clone uses by default
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ReportError) as info:
-        run_report(str(tmp_path), out=runs, seed=3, notebook_dir=nb_dir, progress=False)
+        run_report(str(tmp_path), out="runs", seed=3, notebook_dir=nb_dir, progress=False)
     message = str(info.value)
     # papermill's numbering: parameters, injected parameters, "x = 1", the raise
     assert "02_detection.ipynb failed at In [4] (cell 3 " in message and "ValueError" in message
