@@ -192,8 +192,8 @@ def classify(
         Average the logits over the frame and its mirror images (left-right, up-down and
         both), at four times the cost (296 CHEOPS frames/s at batch 16 on a 2-core CPU,
         against 1215). On the frames of ``satlab evaluate trail-mobilenetv2 --n 1000``
-        this raises the ROC AUC from 0.9929 to 0.9938 and the recall at 1 % FPR from
-        94.7 to 94.9 %; at 0.8 recall moves from 92.3 to 91.7 % and specificity from
+        this raises the ROC AUC from 0.9936 to 0.9945 and the recall at 1 % FPR from
+        94.7 to 96.0 %; at 0.8 recall moves from 93.5 to 92.9 % and specificity from
         99.2 to 99.8 %.
     batch_size : int, optional
         Frames per network call; default 16 on the CPU (faster there than larger
