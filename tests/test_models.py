@@ -71,6 +71,9 @@ def test_unet_keeps_the_image_size():
 
 
 def test_a_deeper_unet_sees_further():
+    # seeded: about one random start in 40 leaves the centre pixel's ReLUs all dead,
+    # so its gradient is zero everywhere
+    torch.manual_seed(0)
     deep = CosmicUNet(width=8, depth=3).eval()
     assert deep.enc3[0].out_channels == 32
     assert deep(torch.zeros(1, 1, 64, 40)).shape == (1, 64, 40)
