@@ -294,16 +294,17 @@ def frame_properties(truth: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by frame: ``n_stars`` and, for frames with trails, the ``snr_avg``,
-        ``snr_tot`` and ``length_px`` of the frame's strongest trail (highest ``snr_tot``);
-        NaN for frames without trail.
+        ``snr_tot`` and ``length_px`` (and ``jitter_px``, when ``truth`` has it) of the
+        frame's strongest trail (highest ``snr_tot``); NaN for frames without trail.
     """
     for col in ("frame", "snr_avg", "snr_tot", "length_px"):
         if col not in truth:
             raise InputError(f"truth: expected a column {col!r}, found {list(truth.columns)}")
     strongest = truth.sort_values("snr_tot").groupby("frame").tail(1).set_index("frame")
     out = frames.copy()
-    for col in ("snr_avg", "snr_tot", "length_px"):
-        out[col] = strongest[col].reindex(out.index)
+    for col in ("snr_avg", "snr_tot", "length_px", "jitter_px"):
+        if col in strongest:
+            out[col] = strongest[col].reindex(out.index)
     return out
 
 

@@ -44,6 +44,7 @@ def test_classic_evaluation_tables_agree(sim, tmp_path):
         "length_px",
         "n_stars",
         "column_angle_deg",
+        "jitter_px",
     }
     near = ev.tables["recall_binned"].query("quantity == 'column_angle_deg'")
     assert near["n_trails"].sum() == len(matched)  # every trail in one angle bin
@@ -76,6 +77,17 @@ def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
     else:
         pix = ev.tables["pixel_binned"]
         assert pix.quantity.iloc[0] == "all" and pix.n_frames.iloc[0] == sim.sizes["frame"]
+        # seed 002's bins, and the trails' jitter: straight, under 1 px, 1-2 px
+        assert set(pix.quantity) == {
+            "all",
+            "snr_avg",
+            "snr_tot",
+            "length_px",
+            "n_stars",
+            "jitter_px",
+        }
+        jit = pix[(pix.quantity == "jitter_px") & (pix.method == name)]
+        assert jit.n_frames.sum() == sim["label"].values.sum()
         assert set(pix.method) == {name, f"{name} refined"}
         assert set(ev.curves["pixel_roc"]) == {name, f"{name} refined"}
         n_pos = int((sim["trail_mask"].values & sim["valid"].values).sum())
@@ -87,6 +99,16 @@ def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
         assert {k: ev.params["refine"][k] for k in refine} == refine
         assert ev.params["refine"]["width_px"] == pytest.approx(24.4, abs=0.01)  # CHEOPS FWHM
     assert ev.params["weights"] == str(path)
+
+
+def test_jitter_fraction_reaches_the_simulation():
+    ev = evaluate(None, n=6, seed=EVAL_SEED + 3, methods=("hough",), fpr=0.5, jitter_fraction=1.0)
+    assert ev.params["jitter_fraction"] == 1.0
+    matched = ev.tables["matched"]
+    assert len(matched) and (matched["jitter_px"] >= 0.3).all()
+    binned = ev.tables["recall_binned"].query("quantity == 'jitter_px'")
+    assert binned["n_trails"].tolist() == [0, *binned["n_trails"].iloc[1:]]
+    assert binned["n_trails"].sum() == len(matched)
 
 
 @pytest.mark.parametrize(

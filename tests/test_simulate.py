@@ -5,8 +5,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from satlab.errors import InputError, SatlabWarning
+from satlab.lines import edge_distance
 from satlab.simulate import (
     COLUMN_DEG,
     NEGATIVE_KINDS,
@@ -483,6 +485,32 @@ def test_a_trail_leaving_the_image_keeps_its_light_up_to_the_edge():
     sent = p.telescope.photon_rate(t["mag"]) * t["duration_s"]
     ratio = (t["flux"] / (sent * det.quantum_efficiency * det.sensitivity))[crossing]
     np.testing.assert_allclose(ratio, 1.0, atol=0.03)
+
+
+def test_truth_records_the_jitter_that_waves_a_trail(tmp_path):
+    """``jitter_px`` is the amplitude of the wave the mask follows: 0.3-2 px for a jittered
+    trail, 0 for a straight one, whose mask is the stadium around its line; the draw of
+    everything else stays the same. A set saved without the column still reads."""
+    kw = {"trail_fraction": 1.0, "snr_range": (5.0, 10.0)}
+    waved = simulate_frames("cheops", 6, seed=11, jitter_fraction=1.0, **kw)
+    straight = simulate_frames("cheops", 6, seed=11, jitter_fraction=0.0, **kw)
+    tw, ts = truth_table(waved), truth_table(straight)
+    assert ((tw["jitter_px"] >= 0.3) & (tw["jitter_px"] <= 2.0)).all()
+    assert (ts["jitter_px"] == 0).all() and tw.attrs["units"]["jitter_px"] == "px"
+    np.testing.assert_allclose(tw[["x0", "y0", "x1", "y1"]], ts[["x0", "y0", "x1", "y1"]])
+    valid = straight["valid"].values
+    for row in ts.itertuples():
+        # the visible ends stop at the footprint's edge, the path runs on: compare inside
+        inner = edge_distance(valid) > 3
+        line = np.array([[row.x0, row.y0], [row.x1, row.y1]])
+        stadium = streak_mask(valid.shape, line, 24.4) & inner
+        assert (stadium == (straight["trail_mask"].values[row.frame] & inner)).mean() > 0.999
+        # a wave of 0.3-2 px moves the mask's edge by as much
+        moved = stadium != (waved["trail_mask"].values[row.frame] & inner)
+        assert moved.sum() > 0.1 * tw.loc[row.Index, "length_px"]
+    old = waved.drop_vars("jitter_px")
+    old.to_netcdf(tmp_path / "old.nc")
+    assert truth_table(xr.open_dataset(tmp_path / "old.nc"))["jitter_px"].isna().all()
 
 
 def test_bright_trails_stand_out_in_the_pixels(cheops_run):

@@ -70,6 +70,7 @@ TRUTH_COLUMNS = {
     "snr_tot": "float64",
     "rate_arcsec_s": "float64",
     "duration_s": "float64",
+    "jitter_px": "float64",
 }
 # the geometry columns share the units of satlab.detect.trails() tables
 TRUTH_UNITS = {
@@ -82,6 +83,7 @@ TRUTH_UNITS = {
     "snr_tot": "",
     "rate_arcsec_s": "arcsec/s",
     "duration_s": "s",
+    "jitter_px": "px",
 }
 
 # truth columns whose Dataset variable needs another name ("flux" is the frames' pixels)
@@ -330,6 +332,7 @@ def _trail_photons(preset, trail, rng, shape, exptime, margin: int):
             "jitter_period_px": rng.uniform(10.0, 60.0),
             "jitter_phase": rng.uniform(0, 2 * np.pi),
         }
+    trail["jitter_px"] = jitter.get("jitter_px", 0.0)
     path = streak_path(*a, *b, **jitter)
     weights = None
     if trail["vary"]:
@@ -549,6 +552,7 @@ def _make_frame(
                     "snr_tot": float(inside.sum() / sigma_bg),
                     "rate_arcsec_s": tr["rate"],
                     "duration_s": tr["duration"],
+                    "jitter_px": tr["jitter_px"],
                 }
             )
     image = np.asarray(image, dtype=np.float32)
@@ -777,8 +781,11 @@ def truth_table(ds: xr.Dataset) -> pd.DataFrame:
     """One row per simulated trail: ``frame`` plus the truth columns.
 
     Columns ``frame, x0, y0, x1, y1, rho, theta, width_px, length_px, flux, mag,
-    mag_visible, snr_avg, snr_tot, rate_arcsec_s, duration_s``: the same names and
-    conventions (seed 001 eq. 1, :mod:`satlab.lines`) as :func:`satlab.detect.trails`.
+    mag_visible, snr_avg, snr_tot, rate_arcsec_s, duration_s, jitter_px``: the same names
+    and conventions (seed 001 eq. 1, :mod:`satlab.lines`) as :func:`satlab.detect.trails`.
+    ``jitter_px`` is the amplitude of the telescope jitter that waves the trail's path
+    (``jitter_fraction``; 0 for a straight trail; NaN in sets saved before satlab recorded
+    it): the mask follows the wave, the line and its endpoints do not.
     Endpoints are those of the visible part; ``flux`` is the noise-free trail signal inside
     the footprint [ADU]; ``mag`` is the object's mean magnitude over the exposure and
     ``mag_visible`` its mean over the visible part of the trail (they differ for a
@@ -795,7 +802,9 @@ def truth_table(ds: xr.Dataset) -> pd.DataFrame:
         )
     df = pd.DataFrame({"frame": ds["trail_frame"].values.astype(np.int64)})
     for name, dtype in TRUTH_COLUMNS.items():
-        df[name] = ds[_VAR.get(name, name)].values.astype(dtype)
+        var = _VAR.get(name, name)
+        # saved sets from before the jitter amplitude was recorded still read
+        df[name] = ds[var].values.astype(dtype) if var in ds or name != "jitter_px" else np.nan
     if "frame" in ds.coords:
         # frames selected with isel/sel keep every trail's truth: only theirs count
         df = df[df["frame"].isin(ds["frame"].values)].reset_index(drop=True)
