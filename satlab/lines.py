@@ -740,8 +740,9 @@ def refine(
         frames the image fit places a S/N 10-30 trail's line within a median 0.10 px of the
         truth, against 0.61 px for the network's. Before bent bands counted half, the pixel
         TPR at 1e-5 FPR of ``satlab evaluate trail-unet --n 300`` rose from 67.2 to 69.9 %
-        and its precision at 90 % recall from 98.68 to 98.95 % (other sets of 300 frames,
-        seeds 1234 and 5678: TPR 61.3 to 65.6 % and 42.4 to 49.7 %).
+        and its precision at 90 % recall from 98.68 to 98.95 % (other sets of 300 frames
+        without hard negatives, seeds 1234 and 5678: TPR 61.3 to 65.6 % and 42.4 to
+        49.7 %).
     weight : float
         Share of the fitted bands, in [0, 1].
     soft_px : float
@@ -831,9 +832,9 @@ def refine(
 # --n 1000`); at the 1e-5 FPR threshold of the 300-frame set, 50 of its 88 false pixels
 # lay in two such overshoots (16 and 28 px). With the bands as wide as the PSF FWHM, the
 # fade raised the refined pixel TPR at 1e-5 FPR on four sets of simulated CHEOPS frames
-# (evaluation seeds, 300 and 1000 frames; seeds 1234 and 5678, 300 frames) from 71.8,
-# 65.6, 67.3, 49.8 % to 73.1, 65.6, 70.9, 49.6 %; 2 px instead of 5 gave 73.2, 65.6, 69.2,
-# 49.8 %.
+# (evaluation seeds, 300 and 1000 frames; seeds 1234 and 5678, 300 frames without hard
+# negatives) from 71.8, 65.6, 67.3, 49.8 % to 73.1, 65.6, 70.9, 49.6 %; 2 px instead of 5
+# gave 73.2, 65.6, 69.2, 49.8 %.
 END_SOFT_PX = 5.0
 END_EDGE_PX = 3.0
 
@@ -867,8 +868,9 @@ def _fade_inner_ends(table: pd.DataFrame, valid: np.ndarray) -> pd.DataFrame:
 # px); the UNet bends its band where it is confused, e.g. along a S/N 0.2 trail, whose
 # curved band held 129 of the 293 false pixels that 1e-5 FPR allows on `satlab evaluate
 # trail-unet --n 1000`. The median ignores the few stretches another trail crosses. On
-# the evaluation sets of 300 and 1000 frames and seeds 1234 and 5678 (300 frames) the
-# pixel TPR at 1e-5 FPR went from 69.9, 59.5, 65.6, 49.7 % to 71.2, 65.1, 65.7, 49.7 %.
+# the evaluation sets of 300 and 1000 frames and seeds 1234 and 5678 (300 frames, no hard
+# negatives) the pixel TPR at 1e-5 FPR went from 69.9, 59.5, 65.6, 49.7 % to 71.2, 65.1,
+# 65.7, 49.7 %.
 # The largest offset instead of the median also halved two bright trails of 1032x768
 # frames crossed by another (refined TPR 89.7 -> 83.7 %).
 MAX_BEND_PX = 3.0
