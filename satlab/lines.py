@@ -934,9 +934,11 @@ def _lines_on_image(table: pd.DataFrame, ds: xr.Dataset, prob: xr.DataArray):
     if len(out):
         ph = trail_photometry(ds, out, free_ends=True).set_index("trail").reindex(range(len(out)))
         ends = ["x0", "y0", "x1", "y1"]
-        line_err = ph["offset_err"].to_numpy()
-        ok = (line_err < MAX_LINE_ERR_PX) & np.isfinite(ph[ends]).all(axis=1).to_numpy()
         geometry = [*ends, "rho", "theta", "length_px"]
+        # a fit whose ends met (the fitted line misses the footprint) failed too
+        fitted = np.isfinite(ph[geometry]).all(axis=1).to_numpy() & (ph["length_px"] > 0)
+        line_err = np.where(fitted, ph["offset_err"], np.nan)
+        ok = line_err < MAX_LINE_ERR_PX
         out.loc[ok, geometry] = ph.loc[ok, geometry].to_numpy()
         # a fit that failed (a crowded background, e.g. galaxies) says nothing of the
         # network's line: its edge stays; one that placed the line poorly moves it

@@ -612,6 +612,34 @@ def test_refine_on_image_narrows_a_band_by_its_line_error(monkeypatch):
     assert half_width(1.5) < half_width(0.0) - 1.0
 
 
+def test_refine_on_image_keeps_the_band_of_a_fit_whose_ends_met(monkeypatch):
+    """A fit can let a faint fragment's free ends meet ("the fitted line misses the
+    footprint": zero length, no rho) while its offset error stays finite; that fit failed,
+    so the network's band stands, with its own edge."""
+    import satlab.photometry as photometry
+    from satlab.lines import _lines_on_image
+
+    ds = _straight_trails(1, seed=21, snr_range=(15.0, 25.0), truncation_fraction=0.0)
+    prob = xr.DataArray(
+        np.where(ds["valid"].values, 0.5, np.nan).astype(np.float32)[None],
+        dims=("frame", "y", "x"),
+        coords={"frame": ds["frame"]},
+    )
+    table = pd.DataFrame(
+        {"frame": [int(ds["frame"][0])], "x0": [150.0], "y0": [120.0], "x1": [160.0]}
+    ).assign(y1=140.0, rho=np.nan, theta=np.nan, length_px=np.hypot(10, 20), score=0.3)
+
+    def collapsed(frames, trails, **kwargs):
+        return pd.DataFrame(
+            {"trail": [0], "x0": [155.0], "y0": [130.0], "x1": [155.0], "y1": [130.0]}
+        ).assign(rho=np.nan, theta=np.nan, length_px=0.0, offset_err=0.66)
+
+    monkeypatch.setattr(photometry, "trail_photometry", collapsed)
+    out = _lines_on_image(table, ds, prob)
+    pd.testing.assert_frame_equal(out.drop(columns="line_err_px"), table)
+    assert out["line_err_px"].tolist() == [0.0]
+
+
 def test_refine_halves_a_band_that_bends_away_from_its_line():
     """A band whose centre drifts 15 px off a straight line (a network's confusion) counts
     half; one that waves by 2 px (telescope jitter) counts in full, and so does a
