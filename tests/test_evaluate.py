@@ -107,7 +107,7 @@ def test_jitter_fraction_reaches_the_simulation():
     matched = ev.tables["matched"]
     assert len(matched) and (matched["jitter_px"] >= 0.3).all()
     binned = ev.tables["recall_binned"].query("quantity == 'jitter_px'")
-    assert binned["n_trails"].tolist() == [0, *binned["n_trails"].iloc[1:]]
+    assert binned["n_trails"].iloc[0] == 0  # no straight trail
     assert binned["n_trails"].sum() == len(matched)
 
 
