@@ -71,7 +71,9 @@ class Evaluation:
         (trail recall per seed 002 Table 1 bin), ``pixel_binned`` (segmentation models
         only: the network's ``trail_prob`` and, as method ``"<model> refined"``, the
         same sharpened by the fitted trails, their lines measured again on the frames,
-        :func:`satlab.lines.refine` with ``frames``), ``matched``
+        :func:`satlab.lines.refine` with ``frames``; the ``"all"`` rows give a 68 %
+        frame-bootstrap interval of the TPR at 1e-5 FPR, ``tpr_at_fpr_lo`` /
+        ``tpr_at_fpr_hi``, :func:`satlab.metrics.pixel_tpr_interval`), ``matched``
         (every injected trail and whether each method found it), ``trails`` (every
         detection), ``frame_scores``.
     curves : dict of str to dict of str to pandas.DataFrame
@@ -266,6 +268,7 @@ def evaluate(
         frame_properties,
         match_trails,
         method_table,
+        pixel_tpr_interval,
         pr_table,
         roc_summary,
         roc_table,
@@ -402,6 +405,10 @@ def evaluate(
                 )
             )
             binned[-1].insert(0, "method", name)
+            # one or two frames set the 1e-5 threshold on small frames: say how far it moves
+            binned[-1].loc[0, ["tpr_at_fpr_lo", "tpr_at_fpr_hi"]] = pixel_tpr_interval(
+                mask, p, valid=valid, seed=seed
+            )
             curves["pixel_roc"][name] = _thin(roc_table(mask[sel], p[sel]), "fpr")
             curves["pixel_pr"][name] = _thin(pr_table(mask[sel], p[sel]), "recall")
         tables["pixel_binned"] = pd.concat(binned, ignore_index=True)

@@ -6,7 +6,8 @@
   :func:`roc_table` / :func:`pr_table`;
 * pixel TPR at 1e-5 FPR and precision at 90 % recall (seed 002 §4.4):
   :func:`pixel_metrics`, per bin of SNR, length and star count as in seed 002 Table 1:
-  :func:`binned_pixel_metrics`;
+  :func:`binned_pixel_metrics`; a frame-bootstrap interval of the TPR, which a few
+  frames' confident mistakes set: :func:`pixel_tpr_interval`;
 * trail matching, recall per bin, and the method comparison of seed 001 Table 1
   (detections, brightness limit at the peak of the detected-brightness histogram, time
   per image, false-positive rate, line information): :func:`match_trails`,
@@ -38,6 +39,7 @@ __all__ = [
     "match_trails",
     "method_table",
     "pixel_metrics",
+    "pixel_tpr_interval",
     "pr_table",
     "precision_at_recall",
     "roc_summary",
@@ -277,6 +279,112 @@ def pixel_metrics(
         "tpr_at_fp_per_frame": float(t[f * out["n_neg_px"] <= fp_per_frame * n_frames].max()),
         **out,
     }
+
+
+def _tpr_of_frames(trail_mask, trail_prob, valid, fpr: float):
+    """``f(frames) -> pixel TPR at fpr`` over the frames listed (repeats count again).
+
+    The TPR is that of :func:`pixel_metrics`: the share of trail pixels scored above the
+    ``(m + 1)``-th highest sky pixel, ``m = floor(fpr * n_sky)``. That pixel lies among
+    the ``m + 1`` highest of its own frame, and ``m`` cannot exceed ``fpr`` times the sky
+    of the frames repeated, so each frame keeps only its highest sky pixels and its sorted
+    trail pixels.
+    """
+    mask = np.asarray(trail_mask).astype(bool)
+    prob = np.asarray(trail_prob, dtype=np.float32)
+    if mask.ndim != 3 or mask.shape != prob.shape:
+        raise InputError(
+            f"trail_mask, trail_prob: expected equal (frame, y, x) shapes, got {mask.shape}"
+            f" and {prob.shape}"
+        )
+    sel = np.isfinite(prob)
+    if valid is not None:
+        sel &= np.broadcast_to(np.asarray(valid, bool), mask.shape)
+    n = mask.shape[0]
+    n_sky = (sel & ~mask).sum(axis=(1, 2))
+    keep = int(np.floor(fpr * n * n_sky.max())) + 1
+    sky_top = np.full((n, keep), -np.inf, np.float32)
+    trail = []
+    for k in range(n):
+        sky = prob[k][sel[k] & ~mask[k]]
+        top = sky if sky.size <= keep else np.partition(sky, sky.size - keep)[-keep:]
+        sky_top[k, : top.size] = top
+        trail.append(np.sort(prob[k][sel[k] & mask[k]]))
+    n_trail = np.array([t.size for t in trail])
+
+    def tpr(frames) -> float:
+        frames, repeats = np.unique(np.asarray(frames, dtype=np.int64), return_counts=True)
+        total = (n_trail[frames] * repeats).sum()
+        if not total:
+            return np.nan
+        m = int(np.floor(fpr * (n_sky[frames] * repeats).sum()))
+        tails = np.repeat(sky_top[frames], repeats, axis=0).ravel()
+        thr = np.partition(tails, tails.size - m - 1)[tails.size - m - 1]
+        above = [t.size - np.searchsorted(t, thr, side="right") for t in trail]
+        return float(np.dot(np.take(above, frames), repeats) / total)
+
+    return tpr
+
+
+def pixel_tpr_interval(
+    trail_mask,
+    trail_prob,
+    *,
+    valid=None,
+    fpr: float = 1e-5,
+    confidence_level: float = 0.68,
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Frame-bootstrap confidence interval of the pixel TPR at ``fpr``.
+
+    At 1e-5 FPR a few hundred sky pixels set the threshold, and on small frames those sit
+    in one or two frames' confident mistakes, so the TPR moves by points from one set of
+    frames to the next. Frames are resampled with replacement
+    (:func:`scipy.stats.bootstrap`, percentile method) and the TPR computed exactly as
+    :func:`pixel_metrics` does on each resample.
+
+    Parameters
+    ----------
+    trail_mask, trail_prob : array-like (frame, y, x)
+        Truth and prediction, as for :func:`pixel_metrics`.
+    valid : array-like of bool, optional
+        Footprint ``(y, x)`` or ``(frame, y, x)``.
+    fpr : float
+        Operating point (seed 002: 1e-5).
+    confidence_level : float
+        Central share of the bootstrap distribution (0.68: +-1 sigma).
+    n_resamples : int
+        Bootstrap resamples.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper ends (fractions); NaN without trail pixels or with one frame.
+    """
+    from scipy.stats import bootstrap
+
+    if not 0 < confidence_level < 1:
+        raise InputError(f"confidence_level: expected a share in (0, 1), got {confidence_level}")
+    tpr = _tpr_of_frames(trail_mask, trail_prob, valid, fpr)
+    n = np.shape(trail_mask)[0]
+    if n < 2 or np.isnan(tpr(np.arange(n))):
+        return (np.nan, np.nan)
+    with warnings.catch_warnings():
+        # a resample of frames without trail pixels has no TPR; the interval skips it
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = bootstrap(
+            (np.arange(n),),
+            tpr,
+            vectorized=False,
+            n_resamples=n_resamples,
+            confidence_level=confidence_level,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+    return (float(res.confidence_interval.low), float(res.confidence_interval.high))
 
 
 def frame_properties(truth: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:

@@ -86,6 +86,10 @@ def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
             "n_stars",
             "jitter_px",
         }
+        every = pix[pix.quantity == "all"]
+        assert (0 <= every.tpr_at_fpr_lo).all() and (every.tpr_at_fpr_hi <= 1).all()
+        assert (every.tpr_at_fpr_lo <= every.tpr_at_fpr_hi).all()
+        assert pix.loc[pix.quantity != "all", "tpr_at_fpr_lo"].isna().all()
         jit = pix[(pix.quantity == "jitter_px") & (pix.method == name)]
         assert jit.n_frames.sum() == sim["label"].values.sum()
         assert set(pix.method) == {name, f"{name} refined"}

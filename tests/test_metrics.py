@@ -16,6 +16,7 @@ from satlab.metrics import (
     match_trails,
     method_table,
     pixel_metrics,
+    pixel_tpr_interval,
     pr_table,
     precision_at_recall,
     roc_summary,
@@ -117,6 +118,41 @@ def test_pixel_metrics_perfect_and_noisy():
     assert pixel_metrics(mask, mask, valid=valid)["n_pos_px"] == 4 * 5 * 40
     with pytest.raises(InputError, match="shape"):
         pixel_metrics(mask, prob[:2])
+
+
+def test_tpr_of_frames_is_pixel_metrics_on_the_frames_repeated():
+    from satlab.metrics import _tpr_of_frames
+
+    rng = np.random.default_rng(3)
+    mask = np.zeros((6, 60, 60), bool)
+    mask[:, 25:32, 5:55] = True
+    # coarse scores: ties between trail and sky pixels at the threshold
+    prob = np.round(np.where(mask, rng.beta(5, 2, mask.shape), rng.beta(1, 6, mask.shape)), 2)
+    prob[1, :3] = np.nan
+    valid = np.ones((60, 60), bool)
+    valid[:, :4] = False
+    for fpr in (1e-3, 1e-2, 0.1):
+        tpr = _tpr_of_frames(mask, prob, valid, fpr)
+        for frames in ([0, 1, 2, 3, 4, 5], [2, 2, 2, 5], [1, 4, 4, 0, 0, 0]):
+            expect = pixel_metrics(mask[frames], prob[frames], valid=valid, fpr=fpr)
+            assert tpr(frames) == pytest.approx(expect["tpr_at_fpr"], abs=1e-12)
+
+
+def test_a_frame_of_confident_mistakes_widens_the_tpr_interval():
+    """One frame's bright sky pixels set the threshold: the resamples without it find
+    every trail pixel, those with it none."""
+    mask = np.zeros((20, 40, 40), bool)
+    mask[:, 15:25, :] = True
+    prob = np.where(mask, 0.8, 0.1)
+    calm = pixel_tpr_interval(mask, prob, fpr=1e-3)
+    assert calm == (1.0, 1.0)
+    prob[7, :3, :] = 0.95  # 120 sky pixels over 0.8, where 1e-3 FPR allows 12
+    lo, hi = pixel_tpr_interval(mask, prob, fpr=1e-3, confidence_level=0.9, seed=1)
+    assert pixel_metrics(mask, prob, fpr=1e-3)["tpr_at_fpr"] == 0.0
+    assert lo == 0.0 and hi == 1.0
+    assert np.isnan(pixel_tpr_interval(mask[:1], prob[:1])).all()
+    with pytest.raises(InputError, match="confidence_level"):
+        pixel_tpr_interval(mask, prob, confidence_level=68)
 
 
 def test_binned_pixel_metrics_and_frame_properties():
