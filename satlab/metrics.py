@@ -320,8 +320,8 @@ def _tpr_of_frames(trail_mask, trail_prob, valid, fpr: float):
         m = int(np.floor(fpr * (n_sky[frames] * repeats).sum()))
         tails = np.repeat(sky_top[frames], repeats, axis=0).ravel()
         thr = np.partition(tails, tails.size - m - 1)[tails.size - m - 1]
-        above = [t.size - np.searchsorted(t, thr, side="right") for t in trail]
-        return float(np.dot(np.take(above, frames), repeats) / total)
+        above = [trail[f].size - np.searchsorted(trail[f], thr, side="right") for f in frames]
+        return float(np.dot(above, repeats) / total)
 
     return tpr
 
