@@ -215,6 +215,7 @@ def roc_summary(y_true, score, *, fpr: float = 0.01) -> dict:
 
 
 def _pixels(trail_mask, trail_prob, valid):
+    """Truth and prediction as arrays, and the pixels that count (finite, in ``valid``)."""
     m = np.asarray(trail_mask).astype(bool)
     p = np.asarray(trail_prob, dtype=np.float32)
     if m.shape != p.shape:
@@ -222,7 +223,7 @@ def _pixels(trail_mask, trail_prob, valid):
     sel = np.isfinite(p)
     if valid is not None:
         sel &= np.broadcast_to(np.asarray(valid, bool), m.shape)
-    return m[sel], p[sel]
+    return m, p, sel
 
 
 def pixel_metrics(
@@ -264,7 +265,8 @@ def pixel_metrics(
     """
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-    m, p = _pixels(trail_mask, trail_prob, valid)
+    m, p, sel = _pixels(trail_mask, trail_prob, valid)
+    m, p = m[sel], p[sel]
     n_frames = np.shape(trail_mask)[0] if np.ndim(trail_mask) == 3 else 1
     out = {"n_pos_px": int(m.sum()), "n_neg_px": int((~m).sum())}
     if not _both_classes(m, "pixel_metrics"):
@@ -290,16 +292,9 @@ def _tpr_of_frames(trail_mask, trail_prob, valid, fpr: float):
     of the frames repeated, so each frame keeps only its highest sky pixels and its sorted
     trail pixels.
     """
-    mask = np.asarray(trail_mask).astype(bool)
-    prob = np.asarray(trail_prob, dtype=np.float32)
-    if mask.ndim != 3 or mask.shape != prob.shape:
-        raise InputError(
-            f"trail_mask, trail_prob: expected equal (frame, y, x) shapes, got {mask.shape}"
-            f" and {prob.shape}"
-        )
-    sel = np.isfinite(prob)
-    if valid is not None:
-        sel &= np.broadcast_to(np.asarray(valid, bool), mask.shape)
+    mask, prob, sel = _pixels(trail_mask, trail_prob, valid)
+    if mask.ndim != 3:
+        raise InputError(f"trail_mask: expected dims (frame, y, x), got shape {mask.shape}")
     n = mask.shape[0]
     n_sky = (sel & ~mask).sum(axis=(1, 2))
     keep = int(np.floor(fpr * n * n_sky.max())) + 1
