@@ -46,6 +46,7 @@ def significance(
     star_sigma: float = 5.0,
     star_elongation: float = 2.0,
     star_max_px: float = 60.0,
+    star_max_width_px: float = 40.0,
 ):
     """Background-subtracted, smoothed significance map with compact sources masked.
 
@@ -60,13 +61,18 @@ def significance(
     star_sigma, star_elongation : float
         Sources above ``star_sigma`` (photutils segmentation) are split into their cores
         (connected pixels above half the source's peak); a core with an axis ratio below
-        ``star_elongation`` is a star, hot pixel or cosmic ray, and a disc of 1.5 times
-        its share of the source's equivalent radius plus ``2 * smooth_px`` is masked.
+        ``star_elongation`` is a star, hot pixel or cosmic ray. A disc is masked out to
+        where the azimuthal median around the core falls below 1 sigma (at least 1.5
+        times the core's equivalent radius), plus ``2 * smooth_px``.
         Sources are not deblended: deblending cuts bright, tumbling trails into round
         pieces.
     star_max_px : float
-        A core touching the footprint edge and shorter than this [px] is a star cut by
-        the edge (it looks like a short chord), not a trail.
+        A core touching the footprint edge or a star already masked and shorter than this
+        [px] is a star cut by the edge or by that disc (a short chord, a crescent), not a
+        trail.
+    star_max_width_px : float
+        A core wider than this [px] across its long axis is a star, however long: a bright
+        star centred outside the footprint leaves a long, wide segment of a disc.
 
     Returns
     -------
@@ -94,9 +100,11 @@ def significance(
     s = np.where(good, (r - med) / std, 0.0)
     yy, xx = np.ogrid[: s.shape[0], : s.shape[1]]
     near_edge = ndimage.binary_dilation(~good, iterations=2)
+    discs = []  # (y, x) of the stars masked so far
     # a few passes: a faint star joined to a bright one only shows its own core once the
     # bright one is masked
     for _ in range(3):
+        near_disc = ndimage.binary_dilation(~good & ~near_edge, iterations=2)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NoDetectionsWarning)  # nothing (left) to mask
             seg = detect_sources(np.where(good, s, 0.0), star_sigma, n_pixels=5)
@@ -113,18 +121,82 @@ def significance(
             for c in range(1, n_core + 1):
                 cy, cx = np.nonzero(core == c)
                 cy, cx = cy + sl[0].start, cx + sl[1].start
-                lam = np.linalg.eigvalsh(np.cov(np.vstack([cx, cy]))) if cx.size >= 3 else [1, 1]
-                elongation = np.sqrt(max(lam[1], 0.25) / max(lam[0], 0.25))
-                # a star cut by the footprint edge looks like a short chord
-                cut = near_edge[cy, cx].any() and 4.0 * np.sqrt(max(lam[1], 0.0)) < star_max_px
-                if elongation < star_elongation or cut:
-                    area = inside.sum() * cx.size / max((core > 0).sum(), 1)
-                    radius = 1.5 * np.sqrt(area / np.pi) + 2.0 * smooth_px
-                    stars &= (yy - cy.mean()) ** 2 + (xx - cx.mean()) ** 2 > radius**2
+                if _is_star(
+                    cy,
+                    cx,
+                    near_edge,
+                    near_disc,
+                    discs,
+                    star_elongation=star_elongation,
+                    star_max_px=star_max_px,
+                    star_max_width_px=star_max_width_px,
+                ):
+                    centre = cy.mean(), cx.mean()
+                    radius = _star_radius(s, good, *centre, np.sqrt(cx.size / np.pi))
+                    radius += 2.0 * smooth_px
+                    stars &= (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 > radius**2
+                    discs.append(centre)
         if stars.sum() == good.sum():
             break
         good = stars
     return np.where(good, s, np.nan)
+
+
+def _is_star(
+    cy, cx, near_edge, near_disc, discs, *, star_elongation, star_max_px, star_max_width_px
+) -> bool:
+    """Is the core of pixels ``(cy, cx)`` a star (see :func:`significance`)?"""
+    lam, vec = (
+        np.linalg.eigh(np.cov(np.vstack([cx, cy]))) if cx.size >= 3 else (np.ones(2), np.eye(2))
+    )
+    if np.sqrt(max(lam[1], 0.25) / max(lam[0], 0.25)) < star_elongation:
+        return True
+    short = 4.0 * np.sqrt(max(lam[1], 0.0)) < star_max_px
+    # a star cut by the footprint edge looks like a short chord
+    if short and near_edge[cy, cx].any():
+        return True
+    # a core wider than any trail is light of a star partly outside the footprint
+    if 4.0 * np.sqrt(max(lam[0], 0.0)) > star_max_width_px:
+        return True
+    # the rest of a star beside a masked one is a crescent around that disc; a trail
+    # leaving the disc points away from it
+    if short and near_disc[cy, cx].any():
+        y, x = cy.mean(), cx.mean()
+        dy, dx = min(((y - a, x - b) for a, b in discs), key=lambda d: np.hypot(*d))
+        radial = abs(dx * vec[0, 1] + dy * vec[1, 1]) / max(np.hypot(dx, dy), 1e-9)
+        return bool(radial < np.cos(np.radians(45.0)))
+    return False
+
+
+# a star's disc reaches out to where its azimuthal median falls below this [sigma]: its
+# wings summed along a line would otherwise pass for a faint trail
+_STAR_WING_SIGMA = 1.0
+
+
+def _star_radius(s, good, cy: float, cx: float, r_core: float) -> float:
+    """Radius [px] at which the azimuthal median of ``s`` around ``(cx, cy)`` falls below
+    ``_STAR_WING_SIGMA``, at least 1.5 ``r_core``.
+
+    The median over each ring ignores a trail through or beside the star (it covers a
+    small share of a ring wider than the trail), which the area of the star's
+    segmentation source does not: a bright trail joined to the star made that source,
+    and the disc of its equivalent radius masked the trail itself.
+    """
+    from scipy import ndimage
+
+    reach = int(np.ceil(0.5 * max(s.shape)))
+    y0, x0 = max(int(cy) - reach, 0), max(int(cx) - reach, 0)
+    box = (slice(y0, int(cy) + reach + 1), slice(x0, int(cx) + reach + 1))
+    yy, xx = np.indices(s[box].shape)
+    ring = np.hypot(yy + y0 - cy, xx + x0 - cx).astype(int) + 1
+    ring[~good[box]] = 0
+    n = int(ring.max())
+    med = ndimage.median(s[box], labels=ring, index=np.arange(1, n + 1))
+    known = np.bincount(ring.ravel(), minlength=n + 1)[1:] > 0
+    below = np.nonzero(known & (med < _STAR_WING_SIGMA))[0]
+    edge = below[below >= r_core][:1]  # the first faint ring beyond the core
+    radius = float(edge[0]) if edge.size else float(n)
+    return max(radius, 1.5 * r_core)
 
 
 def _segment_on_line(s, sel, edge, rho, theta_deg, *, band_px, min_fill, seed):

@@ -230,7 +230,10 @@ def _collinear(a: dict, b: dict, *, angle_tol_deg: float, dist_px: float) -> boo
 
 
 def merge_collinear(segs: list[dict], edge, *, angle_tol_deg: float, dist_px: float, seed: int):
-    """Merge segments lying on one line (pixels pooled, line refitted) until none is left."""
+    """Merge segments lying on one line (pixels pooled, line refitted) until none is left.
+
+    A merged segment keeps the higher ``score`` of the two: a detector's score (votes,
+    a sinogram peak) is not the refitted segment's mean pixel weight."""
     segs = list(segs)
     merged = True
     while merged:
@@ -245,6 +248,7 @@ def merge_collinear(segs: list[dict], edge, *, angle_tol_deg: float, dist_px: fl
                     fit = fit_segment(*pix, edge, seed=seed)
                     if fit is None:
                         continue
+                    fit["score"] = max(segs[i]["score"], segs[j]["score"])
                     segs[i] = fit
                     del segs[j]
                     merged = True

@@ -9,7 +9,10 @@ from satlab.errors import InputError, SatlabWarning
 from satlab.frames import circular_footprint
 from satlab.lines import (
     TRAIL_COLUMNS,
+    edge_distance,
+    fit_segment,
     line_from_points,
+    merge_collinear,
     refine,
     trail_footprint,
     trail_table,
@@ -671,3 +674,31 @@ def test_refine_fits_faint_stretches_down_to_hysteresis_015():
     assert refined[37, 150] < 0.01  # 3 px outside the band
     # at trails()' hysteresis of 0.3 only the bright stretch is fitted
     assert refine(prob, low=0.3).values[0, 30, 150] == pytest.approx(0.1)
+
+
+def test_a_bright_trail_joined_to_a_star_is_not_masked_with_it(rng):
+    # one segmentation source: the star's core decides it is a star, and its disc used to
+    # take the equivalent radius of the whole source, trail included
+    from satlab.classic import significance
+
+    seg = (20, 80, 180, 150)
+    frames = noisy_frames(rng, 1, trails_=[(0, seg, 60.0)], stars=[(100, 100, 3000.0)])
+    s = significance(frames["flux"].values[0].astype(float), frames["valid"].values)
+    on_trail = strip(*seg, 10) & frames["valid"].values
+    assert np.isfinite(s[on_trail]).mean() > 0.6
+    far = (XX - 100) ** 2 + (YY - 100) ** 2 > 40**2
+    assert np.nanmedian(s[on_trail & far]) > 10
+
+
+def test_merged_pieces_keep_the_detector_score():
+    # a detector's score (votes, a sinogram peak) is not the refitted segment's mean weight
+    edge = edge_distance(circular_footprint(SHAPE))
+    t = np.arange(0.0, 60.0)
+    pieces = []
+    for start, score in ((30.0, 3.0), (110.0, 9.0)):
+        x = np.repeat(start + t, 3)
+        y = np.tile([99.0, 100.0, 101.0], t.size)
+        piece = fit_segment(x, y, np.ones_like(x), edge, seed=0)
+        pieces.append({**piece, "score": score})
+    (merged,) = merge_collinear(pieces, edge, angle_tol_deg=3.0, dist_px=5.0, seed=0)
+    assert merged["score"] == 9.0 and merged["length_px"] > 130
