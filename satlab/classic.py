@@ -5,11 +5,13 @@ Both run on a background-subtracted, smoothed, star-masked significance image of
 * ``hough``: skimage's :func:`~skimage.transform.hough_line` on the thresholded image (the
   linear-feature route of Billot et al. 2024 that seed 001 compares with), iteratively:
   strongest line, fit, remove its pixels, repeat;
-* ``radon``: skimage's :func:`~skimage.transform.radon` of the significance image,
-  normalised per line by the square root of its path length through the valid footprint
-  and by the robust scatter of the sinogram, so a peak reads as a significance in sigma
-  (the idea of Stark et al. 2022's modified Radon transform, which uses a median along
-  the line; here stars are masked before the sum instead, which skimage supports directly);
+* ``radon``: skimage's :func:`~skimage.transform.radon` of the significance image: each
+  line's mean over its path through the valid footprint, less the brighter of the lines
+  beside it (a trail is a ridge; the Earth's limb or a glow is a step), times the square
+  root of the path, over the robust scatter of all lines, so a peak reads as a
+  significance in sigma (the idea of Stark et al. 2022's modified Radon transform, which
+  uses a median along the line; here stars are masked before the sum instead, which
+  skimage supports directly); strongest line, fit, mask its band, transform again;
 * ``findsat``: :func:`acstools.findsat_mrt` itself when the optional ``acstools`` is
   installed.
 
@@ -402,6 +404,13 @@ def radon_trails(
 ) -> pd.DataFrame:
     """Trails by a path-length-normalised Radon transform of the significance image.
 
+    A line scores its mean significance less that of the brighter of the lines
+    ``max_width_px`` to either side (towards the footprint edge, the furthest line there
+    is, down to half that; a line without one on either side scores nothing), times the
+    square root of its path length, over the robust scatter of all lines' scores. The
+    strongest line is fitted as a segment and its band masked before the transform is
+    taken again: lines crossing a bright trail at a few degrees pick up its light.
+
     Parameters
     ----------
     frames : frames-like
@@ -434,10 +443,6 @@ def radon_trails(
         The trail table; ``score`` is the sinogram peak [sigma]. No trail: empty table and
         a :class:`SatlabWarning`.
     """
-    from astropy.stats import mad_std
-    from skimage.feature import peak_local_max
-    from skimage.measure import block_reduce
-    from skimage.transform import radon
 
     _check(threshold)
     if int(bin_factor) < 1:
@@ -459,52 +464,35 @@ def radon_trails(
     def detect(img, valid):
         s = significance(img, valid, smooth_px=smooth_px)
         edge = edge_distance(valid & np.isfinite(img))
-        # masked pixels (footprint, stars) add nothing and do not count in the path length
-        sb = block_reduce(np.nan_to_num(s), (b, b), np.mean)
-        gb = block_reduce(np.isfinite(s).astype(float), (b, b), np.mean)
-        sino = radon(sb, theta=radon_angles, circle=False)
-        path = radon(gb, theta=radon_angles, circle=False)
-        ok = path * b >= min_length_px
-        norm = np.where(ok, sino / np.sqrt(np.maximum(path, 1e-9)), np.nan)
-        if ok.sum(axis=0).min() < 3:
-            return []
-        # noise level per angle from the median absolute deviation over positions (a trail
-        # holds few positions of a column), then the median over angles: a bright trail
-        # cannot inflate it the way it inflates a global scatter
-        med = np.nanmedian(norm, axis=0)
-        sigma = np.nanmedian(mad_std(norm, axis=0, ignore_nan=True))
-        if not sigma > 0:
-            return []
-        z = np.where(ok, (norm - med) / sigma, 0.0)
-        peaks = peak_local_max(
-            z,
-            min_distance=max(2, int(max_width_px / (2 * b))),
-            threshold_abs=threshold,
-            num_peaks=3 * max_trails,
-            exclude_border=False,
-        )
-        centre = sino.shape[0] // 2
-        cx, cy = sb.shape[1] // 2, sb.shape[0] // 2
-        found = []
-        for i, j in peaks:
-            # skimage's radon: angle a sums along the direction at -a (image y down), the
-            # position axis runs from the binned image's centre pixel
-            theta_deg, sign = -radon_angles[j], 1.0
-            if theta_deg < -90.0:
-                theta_deg, sign = theta_deg + 180.0, -1.0
-            th = np.radians(theta_deg)
-            rho_b = sign * (i - centre) + cx * np.cos(th) + cy * np.sin(th)
-            rho = rho_b * b + (b - 1) / 2.0 * (np.cos(th) + np.sin(th))
+        found, tried = [], np.zeros((0, 2), int)
+        sep = max(2, int(max_width_px / (2 * b)))  # peaks closer than this are one line
+        # the strongest line first; its trail is then masked and the transform taken
+        # again, as Hough removes the pixels it fitted: lines crossing a bright trail
+        # pick up its light and would pass for trails of their own
+        for _ in range(3 * max_trails):
+            z = _ridge_significance(s, b, radon_angles, min_length_px, max_width_px)
+            if z is None:
+                break
+            for i, j in tried:  # peaks whose segment fit failed
+                z[max(i - sep, 0) : i + sep + 1, max(j - sep, 0) : j + sep + 1] = 0.0
+            i, j = np.unravel_index(np.argmax(z), z.shape)
+            if not z[i, j] >= threshold:
+                break
+            rho, theta_deg = _radon_line(i, j, z.shape[0], radon_angles, s.shape, b)
             width = min(_band_width(s, rho, theta_deg, max_px=max_width_px), max_width_px)
             seg = _segment_on_line(
                 s, s > 1.0, edge, rho, theta_deg, band_px=2 * width, min_fill=0.5, seed=seed
             )
             if seg is None or seg["length_px"] < min_length_px:
+                tried = np.vstack([tried, [i, j]])
                 continue
             seg["score"] = float(z[i, j])
             found.append(seg)
+            if len(found) == max_trails:
+                break
+            s = np.where(_band(s.shape, seg, width), np.nan, s)
         found = merge_collinear(found, edge, angle_tol_deg=3.0, dist_px=5.0, seed=seed)
-        return sorted(found, key=lambda r: -r["score"])[:max_trails]
+        return sorted(found, key=lambda r: -r["score"])
 
     return _frames_loop(
         frames,
@@ -513,6 +501,66 @@ def radon_trails(
         params=params,
         empty_reason=f"no sinogram peak above {threshold} sigma",
     )
+
+
+def _ridge_significance(s, b, angles, min_length_px, max_width_px):
+    """Significance [sigma] of a trail along each line of the binned map ``s``: a
+    ``(position, angle)`` array as skimage's ``radon`` lays it out, or None (too few
+    lines)."""
+    from astropy.stats import mad_std
+    from skimage.measure import block_reduce
+    from skimage.transform import radon
+
+    # masked pixels (footprint, stars, trails found) add nothing and do not count in the
+    # path length
+    path = radon(block_reduce(np.isfinite(s).astype(float), (b, b), np.mean), angles, False)
+    ok = path * b >= min_length_px
+    sino = radon(block_reduce(np.nan_to_num(s), (b, b), np.mean), angles, False)
+    mean = np.where(ok, sino / np.maximum(path, 1e-9), np.nan)
+    # a trail is a ridge along the position axis; an edge (the Earth's limb, a glow) is a
+    # step and a gradient a slope. Each line's mean is measured against the brighter of
+    # the lines beside it on either side, max_width_px away (or, towards the footprint
+    # edge, the furthest there is, down to half that): a trail stands above both.
+    far, near = max(1, round(max_width_px / b)), max(1, round(max_width_px / (2 * b)))
+    sides = np.full((2, *mean.shape), np.nan)
+    for d in range(near, far + 1):
+        sides[0, d:] = np.where(np.isnan(mean[:-d]), sides[0, d:], mean[:-d])
+        sides[1, :-d] = np.where(np.isnan(mean[d:]), sides[1, :-d], mean[d:])
+    excess = (mean - sides.max(axis=0)) * np.sqrt(np.maximum(path, 1e-9))
+    ok &= np.isfinite(excess)
+    if ok.sum() < 10:
+        return None
+    # the scatter over every line: the ridge test takes out a bright trail's light on
+    # the lines crossing it (their neighbours cross it too), which inflated the scatter
+    # of the plain sums and deflated the trail's own peak to a few sigma
+    sigma = mad_std(excess[ok])
+    if not sigma > 0:
+        return None
+    return np.where(ok, (excess - np.median(excess[ok])) / sigma, 0.0)
+
+
+def _radon_line(i, j, n_positions, angles, shape, b):
+    """``(rho [px], theta [deg])`` of sinogram cell ``(i, j)`` of a map of ``shape`` binned
+    by ``b``."""
+    # skimage's radon: angle a sums along the direction at -a (image y down), the
+    # position axis runs from the binned image's centre pixel
+    theta_deg, sign = -angles[j], 1.0
+    if theta_deg < -90.0:
+        theta_deg, sign = theta_deg + 180.0, -1.0
+    th = np.radians(theta_deg)
+    cy, cx = (-(-n // b) // 2 for n in shape)
+    rho_b = sign * (i - n_positions // 2) + cx * np.cos(th) + cy * np.sin(th)
+    return rho_b * b + (b - 1) / 2.0 * (np.cos(th) + np.sin(th)), float(theta_deg)
+
+
+def _band(shape, seg, width) -> np.ndarray:
+    """Pixels within ``width`` of segment ``seg`` (its line, between its ends)."""
+    yy, xx = np.indices(shape)
+    th = np.radians(seg["theta"])
+    across = xx * np.cos(th) + yy * np.sin(th) - seg["rho"]
+    along = -xx * np.sin(th) + yy * np.cos(th)
+    ends = [-seg[f"x{k}"] * np.sin(th) + seg[f"y{k}"] * np.cos(th) for k in (0, 1)]
+    return (np.abs(across) <= width) & (along >= min(ends) - width) & (along <= max(ends) + width)
 
 
 def findsat_trails(frames, *, threshold: float = 5.0, seed: int = 0) -> pd.DataFrame:

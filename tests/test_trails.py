@@ -702,3 +702,13 @@ def test_merged_pieces_keep_the_detector_score():
         pieces.append({**piece, "score": score})
     (merged,) = merge_collinear(pieces, edge, angle_tol_deg=3.0, dist_px=5.0, seed=0)
     assert merged["score"] == 9.0 and merged["length_px"] > 130
+
+
+def test_radon_takes_a_glow_edge_for_no_trail(rng):
+    # the Earth's limb: a steep, straight-edged brightening over part of the frame is a
+    # step across the lines, not a ridge
+    frames = noisy_frames(rng, 1)
+    d = (XX - 100) * np.cos(0.6) + (YY - 100) * np.sin(0.6) - 40
+    frames["flux"] += (150.0 * 0.5 * (1 + np.tanh(d / 8.0))).astype(np.float32)
+    with pytest.warns(SatlabWarning, match="no trail found"):
+        assert trails(frames, method="radon").empty
