@@ -102,6 +102,8 @@ def significance(
     s = np.where(good, (r - med) / std, 0.0)
     yy, xx = np.ogrid[: s.shape[0], : s.shape[1]]
     near_edge = ndimage.binary_dilation(~good, iterations=2)
+    # the nearest pixel off the footprint, per pixel: where the edge lies from a core
+    outside = ndimage.distance_transform_edt(good, return_distances=False, return_indices=True)
     discs = []  # (y, x) of the stars masked so far
     # a few passes: a faint star joined to a bright one only shows its own core once the
     # bright one is masked
@@ -127,6 +129,7 @@ def significance(
                     cy,
                     cx,
                     near_edge,
+                    outside,
                     near_disc,
                     discs,
                     star_elongation=star_elongation,
@@ -145,7 +148,7 @@ def significance(
 
 
 def _is_star(
-    cy, cx, near_edge, near_disc, discs, *, star_elongation, star_max_px, star_max_width_px
+    cy, cx, near_edge, outside, near_disc, discs, *, star_elongation, star_max_px, star_max_width_px
 ) -> bool:
     """Is the core of pixels ``(cy, cx)`` a star (see :func:`significance`)?"""
     lam, vec = (
@@ -153,20 +156,25 @@ def _is_star(
     )
     if np.sqrt(max(lam[1], 0.25) / max(lam[0], 0.25)) < star_elongation:
         return True
-    short = 4.0 * np.sqrt(max(lam[1], 0.0)) < star_max_px
-    # a star cut by the footprint edge looks like a short chord
-    if short and near_edge[cy, cx].any():
-        return True
     # a core wider than any trail is light of a star partly outside the footprint
     if 4.0 * np.sqrt(max(lam[0], 0.0)) > star_max_width_px:
         return True
-    # the rest of a star beside a masked one is a crescent around that disc; a trail
-    # leaving the disc points away from it
-    if short and near_disc[cy, cx].any():
-        y, x = cy.mean(), cx.mean()
-        dy, dx = min(((y - a, x - b) for a, b in discs), key=lambda d: np.hypot(*d))
-        radial = abs(dx * vec[0, 1] + dy * vec[1, 1]) / max(np.hypot(dx, dy), 1e-9)
-        return bool(radial < np.cos(np.radians(45.0)))
+    if not 4.0 * np.sqrt(max(lam[1], 0.0)) < star_max_px:
+        return False
+    y, x = cy.mean(), cx.mean()
+
+    def along(dy, dx) -> bool:
+        """Does the core's long axis run along a boundary lying towards ``(dy, dx)``?"""
+        cos = abs(dx * vec[0, 1] + dy * vec[1, 1]) / max(np.hypot(dx, dy), 1e-9)
+        return bool(cos < np.cos(np.radians(45.0)))
+
+    # a star cut by the footprint edge is a short chord along it, a star beside a masked
+    # one a crescent around that disc; a trail leaving either points away from it
+    if near_edge[cy, cx].any():
+        iy, ix = outside[:, round(y), round(x)]
+        return along(iy - y, ix - x)
+    if near_disc[cy, cx].any():
+        return along(*min(((a - y, b - x) for a, b in discs), key=lambda d: np.hypot(*d)))
     return False
 
 

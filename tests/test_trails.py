@@ -712,3 +712,14 @@ def test_radon_takes_a_glow_edge_for_no_trail(rng):
     frames["flux"] += (150.0 * 0.5 * (1 + np.tanh(d / 8.0))).astype(np.float32)
     with pytest.warns(SatlabWarning, match="no trail found"):
         assert trails(frames, method="radon").empty
+
+
+def test_a_short_trail_leaving_the_footprint_is_no_edge_cut_star(rng):
+    # a star cut by the edge is a short chord along it; a trail runs across the edge
+    from satlab.classic import significance
+
+    seg = (135, 135, 172, 172)  # 52 px along the footprint's radius, to its edge
+    frames = noisy_frames(rng, 1, trails_=[(0, seg, 60.0)])
+    s = significance(frames["flux"].values[0].astype(float), frames["valid"].values)
+    on_trail = strip(*seg, 8) & frames["valid"].values
+    assert np.isfinite(s[on_trail]).mean() > 0.8
