@@ -29,6 +29,7 @@ import pandas as pd
 from .errors import InputError
 from .frames import as_frames
 from .lines import (
+    distance_to_segment,
     edge_distance,
     empty_trails,
     fit_segment,
@@ -69,9 +70,10 @@ def significance(
         Sources are not deblended: deblending cuts bright, tumbling trails into round
         pieces.
     star_max_px : float
-        A core touching the footprint edge or a star already masked and shorter than this
-        [px] is a star cut by the edge or by that disc (a short chord, a crescent), not a
-        trail.
+        A core touching the footprint edge or a star already masked, shorter than this
+        [px] and running along that boundary (within 45 deg) is a star cut by the edge or
+        by that disc (a short chord, a crescent); a trail leaving the frame or passing the
+        star points away from it.
     star_max_width_px : float
         A core wider than this [px] across its long axis is a star, however long: a bright
         star centred outside the footprint leaves a long, wide segment of a disc.
@@ -498,7 +500,10 @@ def radon_trails(
             found.append(seg)
             if len(found) == max_trails:
                 break
-            s = np.where(_band(s.shape, seg, width), np.nan, s)
+            yy, xx = np.indices(s.shape)
+            ends = (seg["x0"], seg["y0"]), (seg["x1"], seg["y1"])
+            band = distance_to_segment(xx, yy, *ends) <= width
+            s = np.where(band, np.nan, s)
         found = merge_collinear(found, edge, angle_tol_deg=3.0, dist_px=5.0, seed=seed)
         return sorted(found, key=lambda r: -r["score"])
 
@@ -559,16 +564,6 @@ def _radon_line(i, j, n_positions, angles, shape, b):
     cy, cx = (-(-n // b) // 2 for n in shape)
     rho_b = sign * (i - n_positions // 2) + cx * np.cos(th) + cy * np.sin(th)
     return rho_b * b + (b - 1) / 2.0 * (np.cos(th) + np.sin(th)), float(theta_deg)
-
-
-def _band(shape, seg, width) -> np.ndarray:
-    """Pixels within ``width`` of segment ``seg`` (its line, between its ends)."""
-    yy, xx = np.indices(shape)
-    th = np.radians(seg["theta"])
-    across = xx * np.cos(th) + yy * np.sin(th) - seg["rho"]
-    along = -xx * np.sin(th) + yy * np.cos(th)
-    ends = [-seg[f"x{k}"] * np.sin(th) + seg[f"y{k}"] * np.cos(th) for k in (0, 1)]
-    return (np.abs(across) <= width) & (along >= min(ends) - width) & (along <= max(ends) + width)
 
 
 def findsat_trails(frames, *, threshold: float = 5.0, seed: int = 0) -> pd.DataFrame:
