@@ -196,7 +196,8 @@ def _star_radius(s, good, cy: float, cx: float, r_core: float) -> float:
     """
     from scipy import ndimage
 
-    reach = int(np.ceil(0.5 * max(s.shape)))
+    # a star's wings fade within a few core radii; the cap keeps large frames cheap
+    reach = int(np.ceil(min(max(8.0 * r_core, 32.0), 0.5 * max(s.shape))))
     y0, x0 = max(int(cy) - reach, 0), max(int(cx) - reach, 0)
     box = (slice(y0, int(cy) + reach + 1), slice(x0, int(cx) + reach + 1))
     yy, xx = np.indices(s[box].shape)
@@ -474,17 +475,17 @@ def radon_trails(
     def detect(img, valid):
         s = significance(img, valid, smooth_px=smooth_px)
         edge = edge_distance(valid & np.isfinite(img))
-        found, tried = [], np.zeros((0, 2), int)
+        found = []
         sep = max(2, int(max_width_px / (2 * b)))  # peaks closer than this are one line
         # the strongest line first; its trail is then masked and the transform taken
         # again, as Hough removes the pixels it fitted: lines crossing a bright trail
-        # pick up its light and would pass for trails of their own
+        # pick up its light and would pass for trails of their own (taking the next peak
+        # of the same transform instead, with the trail masked for the fits only, lets
+        # more false lines through: 39 % against 52 % of the trails at 1 % FPR)
+        z = _ridge_significance(s, b, radon_angles, min_length_px, max_width_px)
         for _ in range(3 * max_trails):
-            z = _ridge_significance(s, b, radon_angles, min_length_px, max_width_px)
-            if z is None:
+            if z is None or len(found) == max_trails:
                 break
-            for i, j in tried:  # peaks whose segment fit failed
-                z[max(i - sep, 0) : i + sep + 1, max(j - sep, 0) : j + sep + 1] = 0.0
             i, j = np.unravel_index(np.argmax(z), z.shape)
             if not z[i, j] >= threshold:
                 break
@@ -494,16 +495,14 @@ def radon_trails(
                 s, s > 1.0, edge, rho, theta_deg, band_px=2 * width, min_fill=0.5, seed=seed
             )
             if seg is None or seg["length_px"] < min_length_px:
-                tried = np.vstack([tried, [i, j]])
+                z[max(i - sep, 0) : i + sep + 1, max(j - sep, 0) : j + sep + 1] = 0.0
                 continue
             seg["score"] = float(z[i, j])
             found.append(seg)
-            if len(found) == max_trails:
-                break
             yy, xx = np.indices(s.shape)
             ends = (seg["x0"], seg["y0"]), (seg["x1"], seg["y1"])
-            band = distance_to_segment(xx, yy, *ends) <= width
-            s = np.where(band, np.nan, s)
+            s = np.where(distance_to_segment(xx, yy, *ends) <= width, np.nan, s)
+            z = _ridge_significance(s, b, radon_angles, min_length_px, max_width_px)
         found = merge_collinear(found, edge, angle_tol_deg=3.0, dist_px=5.0, seed=seed)
         return sorted(found, key=lambda r: -r["score"])
 
