@@ -420,7 +420,9 @@ def radon_trails(
     is, down to half that; a line without one on either side scores nothing), times the
     square root of its path length, over the robust scatter of all lines' scores. The
     strongest line is fitted as a segment and its band masked before the transform is
-    taken again: lines crossing a bright trail at a few degrees pick up its light.
+    taken again: lines crossing a bright trail at a few degrees pick up its light. Each
+    trail found costs one more transform: 0.2 s per 200x200 CHEOPS frame here, 15 s per
+    1032x768 frame with two trails.
 
     Parameters
     ----------
