@@ -478,6 +478,7 @@ def radon_trails(
         s = significance(img, valid, smooth_px=smooth_px)
         edge = edge_distance(valid & np.isfinite(img))
         found = []
+        yy, xx = np.indices(s.shape)
         sep = max(2, int(max_width_px / (2 * b)))  # peaks closer than this are one line
         # the strongest line first; its trail is then masked and the transform taken
         # again, as Hough removes the pixels it fitted: lines crossing a bright trail
@@ -501,7 +502,6 @@ def radon_trails(
                 continue
             seg["score"] = float(z[i, j])
             found.append(seg)
-            yy, xx = np.indices(s.shape)
             ends = (seg["x0"], seg["y0"]), (seg["x1"], seg["y1"])
             s = np.where(distance_to_segment(xx, yy, *ends) <= width, np.nan, s)
             z = _ridge_significance(s, b, radon_angles, min_length_px, max_width_px)

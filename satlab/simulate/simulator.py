@@ -803,8 +803,10 @@ def truth_table(ds: xr.Dataset) -> pd.DataFrame:
     df = pd.DataFrame({"frame": ds["trail_frame"].values.astype(np.int64)})
     for name, dtype in TRUTH_COLUMNS.items():
         var = _VAR.get(name, name)
-        # saved sets from before the jitter amplitude was recorded still read
-        df[name] = ds[var].values.astype(dtype) if var in ds or name != "jitter_px" else np.nan
+        if name == "jitter_px" and var not in ds:  # a set saved before satlab recorded it
+            df[name] = np.nan
+        else:
+            df[name] = ds[var].values.astype(dtype)
     if "frame" in ds.coords:
         # frames selected with isel/sel keep every trail's truth: only theirs count
         df = df[df["frame"].isin(ds["frame"].values)].reset_index(drop=True)
