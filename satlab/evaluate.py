@@ -52,9 +52,8 @@ CLASSIC = ("hough", "radon", "findsat")
 # where read-out smear runs: trails along them are the networks' hardest (README)
 COLUMN_BINS = {"column_angle_deg": [0.0, 5.0, 10.0, 20.0, 90.01]}
 # trail recall and pixel metrics are binned by the amplitude [px] of the telescope jitter
-# that waves a trail (0: straight). Seed 002's sets had none; the mask follows the wave,
-# which a wide PSF hides from the image, so the pixels at a jittered trail's edge are a
-# guess for any method
+# that waves a trail (0: straight). Seed 002's sets had none; the mask follows the wave
+# only as far as the PSF keeps it in the light (satlab.simulate.truth_table)
 JITTER_BINS = {"jitter_px": [0.0, 0.1, 1.0, np.inf]}
 
 
@@ -67,7 +66,11 @@ class Evaluation:
     tables : dict of str to pandas.DataFrame
         ``summary`` (one row per method: ROC AUC, TPR at ``fpr``, operating threshold,
         recall, FPR, ``mag_50``), ``methods`` (seed 001 Table 1), ``classification``
-        (seed 001 counts at 0.8 / 0.5 and at each operating point), ``recall_binned``
+        (seed 001 counts at 0.8 / 0.5 and at each operating point), ``classic_positives``
+        (a frame classifier evaluated beside classic baselines: the same counts, ROC AUC
+        and TPR at ``fpr`` on seed 001's kind of test set, whose positives are the frames
+        where a classic baseline found the trail; ``n_pos_all`` counts every positive),
+        ``recall_binned``
         (trail recall per seed 002 Table 1 bin), ``pixel_binned`` (segmentation models
         only: the network's ``trail_prob`` and, as method ``"<model> refined"``, the
         same sharpened by the fitted trails, their lines measured again on the frames,
@@ -326,6 +329,7 @@ def evaluate(
     runs = _run_methods(ds, model=model, methods=methods, device=device, weights=weights, seed=0)
 
     summary, entries, classes, matched_all, found_all = [], [], [], [], []
+    classic_found = np.zeros(label.size, bool)
     curves = {"roc": {}, "pr": {}}
     scores = pd.DataFrame(index=info.index)
     for name, (score, found, seconds, _) in runs.items():
@@ -340,6 +344,8 @@ def evaluate(
         else:
             m = match_trails(found[found["score"] >= thr], truth)
             found_all.append(found)
+            if name in CLASSIC:
+                classic_found[m.loc[m["detected"], "frame"].to_numpy()] = True
         m["method"] = name
         matched_all.append(m)
         line_info = found is not None
@@ -384,6 +390,10 @@ def evaluate(
     }
     if found_all:
         tables["trails"] = pd.concat(found_all, ignore_index=True)
+    if model is not None and runs[model][1] is None and methods:
+        tables["classic_positives"] = _classic_positives(
+            label, scores[model].to_numpy(), classic_found, fpr=fpr
+        )
     prob = runs[model][3] if model is not None else None
     if prob is not None:
         from .lines import refine
@@ -445,6 +455,24 @@ def evaluate(
     if out is not None:
         result.save(out, overwrite=overwrite)
     return result
+
+
+def _classic_positives(label, score, found, *, fpr: float) -> pd.DataFrame:
+    """A frame classifier on seed 001's test set: the positives the classic detectors find.
+
+    Seed 001 took its positives from the frames where the classic pipeline (Gonçalves et
+    al. 2026, line detection) had found a trail, and its negatives from the archive, hard
+    ones included. Here the positives are the frames where a classic baseline, at its
+    operating threshold, found an injected trail; the negatives are all of them.
+    """
+    from .metrics import classification_metrics, roc_summary
+
+    keep = ~label | found
+    table = classification_metrics(label[keep], score[keep], thresholds=(0.8, 0.5))
+    roc = roc_summary(label[keep], score[keep], fpr=fpr)
+    return table.assign(
+        roc_auc=roc["roc_auc"], tpr_at_fpr=roc["tpr_at_fpr"], n_pos_all=int(label.sum())
+    )
 
 
 def _thin(curve: pd.DataFrame, x: str, n: int = 2000) -> pd.DataFrame:
@@ -685,6 +713,9 @@ def evaluate_command(
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         click.echo(ev.tables["summary"].to_string(index=False))
         click.echo(ev.tables["methods"].to_string(index=False))
+        if "classic_positives" in ev.tables:
+            click.echo("on the positives the classic baselines find (seed 001's test set):")
+            click.echo(ev.tables["classic_positives"].to_string(index=False))
         if "pixel_binned" in ev.tables:
             pix = ev.tables["pixel_binned"]
             click.echo(pix[pix.quantity == "all"].dropna(axis=1).to_string(index=False))

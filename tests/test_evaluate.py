@@ -105,6 +105,25 @@ def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
     assert ev.params["weights"] == str(path)
 
 
+def test_classifier_on_the_positives_classic_baselines_find(sim):
+    # seed 001's test set: positives from the classic pipeline's finds, every negative
+    ev = evaluate("trail-mobilenetv2", frames=sim, methods=("hough",), fpr=0.1, device="cpu")
+    table = ev.tables["classic_positives"].set_index("threshold")
+    matched = ev.tables["matched"].query("method == 'hough'")
+    found = set(matched.loc[matched.detected, "frame"])
+    label = sim["label"].values.astype(bool)
+    assert found and len(found) < label.sum()  # Hough misses the faint ones
+    assert (table.tp + table.fn == len(found)).all()
+    assert (table.tn + table.fp == (~label).sum()).all()
+    assert (table.n_pos_all == label.sum()).all()
+    # the shipped classifier calls every trail the classic baseline sees
+    scores = ev.tables["frame_scores"].set_index("frame")["trail-mobilenetv2"]
+    assert (scores.loc[sorted(found)] >= 0.8).all()
+    assert table.loc[0.8, "recall"] == 1.0 and table.loc[0.8, "roc_auc"] > 0.9
+    # without a classic baseline there is no such test set
+    assert "classic_positives" not in evaluate("trail-mobilenetv2", frames=sim, methods=()).tables
+
+
 def test_jitter_fraction_reaches_the_simulation():
     ev = evaluate(None, n=6, seed=EVAL_SEED + 3, methods=("hough",), fpr=0.5, jitter_fraction=1.0)
     assert ev.params["jitter_fraction"] == 1.0

@@ -9,7 +9,7 @@ Per frame: exposure, PSF (seeing drawn per frame where the preset has a range), 
 (probability ``hard_negative_fraction`` among the frames without trail) or neither.
 The noise-free image goes through the detector chain of seed 002 Fig. 7. Ground truth
 follows seed 002 §3.1: the trail mask is the unitary streak dilated by a disk whose
-diameter is the PSF FWHM, and
+diameter is the PSF FWHM (for a jittered trail, the centre line its light shows), and
 
 * ``snr_avg`` = mean noise-free trail signal per pixel inside the mask / sigma_bg,
 * ``snr_tot`` = summed noise-free trail signal inside the mask / sigma_bg,
@@ -311,8 +311,33 @@ def _draw_trail(preset: Preset, opts: _Options, rng, shape, exptime, circular):
     )
 
 
-def _trail_photons(preset, trail, rng, shape, exptime, margin: int):
-    """The unitary streak [photons] before the PSF (pixel-exact) and its path.
+def _seen_path(psf, a, b, jitter: dict) -> np.ndarray:
+    """The path the trail's light shows: the jitter's wave as the PSF smooths it.
+
+    Across the trail, the light's centre line is the path's wave convolved with the PSF
+    along the trail: a sine of the same period whose amplitude and phase the kernel's
+    transfer at that period sets (the 24-px CHEOPS donut keeps 3 % of a 10-px wave, two
+    thirds of a 60-px one). Seed 002's mask is the linear streak dilated by the FWHM
+    disk; satlab's dilates this centre line, so a jittered trail's mask marks where its
+    light falls and not a wave no image holds.
+    """
+    if not jitter:
+        return streak_path(*a, *b)
+    half = psf.size // 2
+    y, x = np.mgrid[-half : half + 1, -half : half + 1]
+    along = (x * (b[0] - a[0]) + y * (b[1] - a[1])) / np.hypot(*(b - a))
+    h = (psf.kernel * np.exp(-2j * np.pi * along / jitter["jitter_period_px"])).sum()
+    return streak_path(
+        *a,
+        *b,
+        jitter_px=jitter["jitter_px"] * abs(h),
+        jitter_period_px=jitter["jitter_period_px"],
+        jitter_phase=jitter["jitter_phase"] + np.angle(h),
+    )
+
+
+def _trail_photons(preset, trail, rng, shape, exptime, psf):
+    """The unitary streak [photons] before the PSF (pixel-exact) and the path its light shows.
 
     Only the part of the path within ``margin`` px of the image is drawn (a fast object
     covers thousands of px in an exposure); its photons are those of the time spent
@@ -321,6 +346,7 @@ def _trail_photons(preset, trail, rng, shape, exptime, margin: int):
     the edge pixels (a trail drawn on the image alone would fade over the last half PSF).
     """
     ny, nx = shape
+    margin = psf.size
     a, b = trail["a"], trail["b"]
     t = _clip_to_field(a + margin, b + margin, (ny + 2 * margin, nx + 2 * margin), False)
     a, b = a + t[0] * (b - a), a + t[1] * (b - a)
@@ -350,7 +376,8 @@ def _trail_photons(preset, trail, rng, shape, exptime, margin: int):
     padded = (ny + 2 * margin, nx + 2 * margin)
     area, total = streak_area(padded, path + margin, weights=weights)
     duration = min(length * preset.pixel_scale / trail["rate"], exptime)
-    return area * (float(preset.telescope.photon_rate(trail["mag"])) * duration / total), path
+    photons = area * (float(preset.telescope.photon_rate(trail["mag"])) * duration / total)
+    return photons, _seen_path(psf, a, b, jitter)
 
 
 def gaussian_sigma(values) -> float:
@@ -487,14 +514,14 @@ def _make_frame(
             noise = det.noise_sigma(float(np.median(scene_photons[valid][::9])), exptime)
     for tr in trails:
         m = plan.psf.size
-        photons, path = _trail_photons(preset, tr, rng, shape, exptime, m)
+        photons, seen = _trail_photons(preset, tr, rng, shape, exptime, plan.psf)
         signal = plan.psf.convolve(photons)[m : m + shape[0], m : m + shape[1]]
         # below 1e-6 of the peak the float32 FFT holds only round-off: exact zeros there
         signal[signal < 1e-6 * signal.max()] = 0.0
         signals.append(signal)
         if with_mask or with_truth or opts.snr_range is not None:
             # seed 002: the mask is the unitary streak convolved with a disk of the PSF FWHM
-            masks.append(streak_mask(shape, path, plan.psf.fwhm_px) & valid)
+            masks.append(streak_mask(shape, seen, plan.psf.fwhm_px) & valid)
         if opts.snr_range is not None and masks[-1].any():
             # brightness from a drawn snr_avg over that noise
             target = float(np.exp(rng.uniform(*np.log(opts.snr_range))))
@@ -785,7 +812,8 @@ def truth_table(ds: xr.Dataset) -> pd.DataFrame:
     and conventions (seed 001 eq. 1, :mod:`satlab.lines`) as :func:`satlab.detect.trails`.
     ``jitter_px`` is the amplitude of the telescope jitter that waves the trail's path
     (``jitter_fraction``; 0 for a straight trail; NaN in sets saved before satlab recorded
-    it): the mask follows the wave, the line and its endpoints do not.
+    it): the mask follows the wave as the PSF smooths it (the centre line of the trail's
+    light), the line and its endpoints do not.
     Endpoints are those of the visible part; ``flux`` is the noise-free trail signal inside
     the footprint [ADU]; ``mag`` is the object's mean magnitude over the exposure and
     ``mag_visible`` its mean over the visible part of the trail (they differ for a
