@@ -456,7 +456,6 @@ def radon_trails(
         The trail table; ``score`` is the sinogram peak [sigma]. No trail: empty table and
         a :class:`SatlabWarning`.
     """
-
     _check(threshold)
     if int(bin_factor) < 1:
         raise InputError(f"bin_factor: expected an integer >= 1, got {bin_factor}")

@@ -339,9 +339,9 @@ def _seen_path(psf, a, b, jitter: dict) -> np.ndarray:
 def _trail_photons(preset, trail, rng, shape, exptime, psf):
     """The unitary streak [photons] before the PSF (pixel-exact) and the path its light shows.
 
-    Only the part of the path within ``margin`` px of the image is drawn (a fast object
-    covers thousands of px in an exposure); its photons are those of the time spent
-    along that part. They are drawn on the image padded by ``margin`` on every side:
+    Only the part of the path within ``margin`` px (the PSF kernel's size) of the image is
+    drawn (a fast object covers thousands of px in an exposure); its photons are those of
+    the time spent along that part. They are drawn on the image padded by ``margin`` on every side:
     the trail goes on beyond the detector's edge, and the PSF carries that light onto
     the edge pixels (a trail drawn on the image alone would fade over the last half PSF).
     """
