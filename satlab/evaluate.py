@@ -76,7 +76,11 @@ class Evaluation:
         same sharpened by the fitted trails, their lines measured again on the frames,
         :func:`satlab.lines.refine` with ``frames``; the ``"all"`` rows give a 68 %
         frame-bootstrap interval of the TPR at 1e-5 FPR, ``tpr_at_fpr_lo`` /
-        ``tpr_at_fpr_hi``, :func:`satlab.metrics.pixel_tpr_interval`), ``matched``
+        ``tpr_at_fpr_hi``, :func:`satlab.metrics.pixel_tpr_interval`),
+        ``pixel_false_frames`` (segmentation models only: per method, the frames holding
+        the sky pixels above the threshold of that TPR, with the frame's ``label``,
+        ``negative_kind`` and its trails' lowest ``snr_avg``,
+        :func:`satlab.metrics.false_pixel_frames`), ``matched``
         (every injected trail and whether each method found it), ``trails`` (every
         detection), ``frame_scores``.
     curves : dict of str to dict of str to pandas.DataFrame
@@ -268,6 +272,7 @@ def evaluate(
         binned_recall,
         classification_metrics,
         completeness_limit,
+        false_pixel_frames,
         frame_properties,
         match_trails,
         method_table,
@@ -402,7 +407,7 @@ def evaluate(
         valid = ds["valid"].values
         props = frame_properties(truth, info)
         sel = np.broadcast_to(valid, mask.shape) & np.isfinite(prob.values)
-        binned, curves["pixel_roc"], curves["pixel_pr"] = [], {}, {}
+        binned, false_frames, curves["pixel_roc"], curves["pixel_pr"] = [], [], {}, {}
         # the network's probabilities, and the same sharpened by the fitted trails (refine
         # fits them again: at its lower hysteresis, not the frame scores' trails above),
         # their lines measured again on the frames
@@ -419,9 +424,17 @@ def evaluate(
             binned[-1].loc[0, ["tpr_at_fpr_lo", "tpr_at_fpr_hi"]] = pixel_tpr_interval(
                 mask, p, valid=valid, seed=seed
             )
+            false_frames.append(false_pixel_frames(mask, p, valid=valid).assign(method=name))
             curves["pixel_roc"][name] = _thin(roc_table(mask[sel], p[sel]), "fpr")
             curves["pixel_pr"][name] = _thin(pr_table(mask[sel], p[sel]), "recall")
         tables["pixel_binned"] = pd.concat(binned, ignore_index=True)
+        faint = truth.groupby("frame")["snr_avg"].min()
+        false_frames = pd.concat(false_frames, ignore_index=True)
+        tables["pixel_false_frames"] = false_frames[["method", *false_frames.columns[:-1]]].assign(
+            label=info["label"].reindex(false_frames["frame"]).to_numpy(),
+            negative_kind=info["negative_kind"].reindex(false_frames["frame"]).to_numpy(),
+            snr_avg=faint.reindex(false_frames["frame"]).to_numpy(),
+        )
     params = {
         "model": model,
         "weights": None if weights is None else str(weights),
@@ -719,4 +732,9 @@ def evaluate_command(
         if "pixel_binned" in ev.tables:
             pix = ev.tables["pixel_binned"]
             click.echo(pix[pix.quantity == "all"].dropna(axis=1).to_string(index=False))
+            held = ev.tables["pixel_false_frames"]
+            held = held[held.method.str.endswith("refined")]
+            if len(held):
+                click.echo("frames holding the false pixels at 1e-5 FPR (refined):")
+                click.echo(held.head(5).to_string(index=False))
     click.echo(f"written to {out}")

@@ -34,6 +34,7 @@ __all__ = [
     "binned_recall",
     "classification_metrics",
     "completeness_limit",
+    "false_pixel_frames",
     "frame_properties",
     "histogram_peak",
     "match_trails",
@@ -281,6 +282,56 @@ def pixel_metrics(
         "tpr_at_fp_per_frame": float(t[f * out["n_neg_px"] <= fp_per_frame * n_frames].max()),
         **out,
     }
+
+
+def false_pixel_frames(trail_mask, trail_prob, *, valid=None, fpr: float = 1e-5) -> pd.DataFrame:
+    """The frames holding the sky pixels scored above the pixel TPR's threshold at ``fpr``.
+
+    At 1e-5 FPR a set of 300 CHEOPS frames allows 88 false pixels, and one frame's
+    confident mistake (a band drawn past a trail's end, say) can hold all of them: its
+    pixels, not the typical frame, then set the threshold every trail pixel is measured
+    against. This table names those frames (see also :func:`pixel_tpr_interval`).
+
+    Parameters
+    ----------
+    trail_mask, trail_prob : array-like (frame, y, x)
+        Truth and prediction, as for :func:`pixel_metrics`.
+    valid : array-like of bool, optional
+        Footprint ``(y, x)`` or ``(frame, y, x)``.
+    fpr : float
+        Operating point (seed 002: 1e-5).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per frame with such pixels, most first: ``frame`` (position),
+        ``false_px`` (sky pixels at or above the threshold), ``share`` (of all of them)
+        and ``threshold`` (the operating point of ``tpr_at_fpr`` in :func:`pixel_metrics`).
+        Empty when no sky pixel reaches it (or without trail and sky pixels).
+    """
+    mask, prob, sel = _pixels(trail_mask, trail_prob, valid)
+    if mask.ndim != 3:
+        raise InputError(f"trail_mask: expected dims (frame, y, x), got shape {mask.shape}")
+    empty = pd.DataFrame(
+        {"frame": pd.Series(dtype="int64"), "false_px": pd.Series(dtype="int64"),
+         "share": pd.Series(dtype=float), "threshold": pd.Series(dtype=float)}
+    )  # fmt: skip
+    if not _both_classes(mask[sel], "false_pixel_frames"):
+        return empty
+    threshold = threshold_at_fpr(mask[sel], prob[sel], fpr)  # that of pixel_metrics' TPR
+    counts = (sel & ~mask & (prob >= threshold)).sum(axis=(1, 2))
+    frames = np.flatnonzero(counts)
+    if not frames.size:
+        return empty
+    out = pd.DataFrame(
+        {
+            "frame": frames.astype(np.int64),
+            "false_px": counts[frames].astype(np.int64),
+            "share": counts[frames] / counts.sum(),
+            "threshold": threshold,
+        }
+    )
+    return out.sort_values(["false_px", "frame"], ascending=[False, True], ignore_index=True)
 
 
 def _tpr_of_frames(trail_mask, trail_prob, valid, fpr: float):

@@ -96,6 +96,12 @@ def test_model_evaluation_with_a_weights_file(sim, tmp_path, name):
         assert set(ev.curves["pixel_roc"]) == {name, f"{name} refined"}
         n_pos = int((sim["trail_mask"].values & sim["valid"].values).sum())
         assert pix.n_pos_px.iloc[0] == n_pos
+        # the frames whose sky pixels set the 1e-5 threshold hold at most 1e-5 of the sky
+        held = ev.tables["pixel_false_frames"]
+        assert set(held.method) <= {name, f"{name} refined"}
+        n_sky = int((~sim["trail_mask"].values & sim["valid"].values).sum())
+        assert (held.groupby("method").false_px.sum() <= 1e-5 * n_sky).all()
+        assert held.frame.isin(range(sim.sizes["frame"])).all()
         assert ev.tables["methods"].line_information.iloc[0]
         assert set(ev.plots()) == {"roc", "pr", "pixel_roc", "pixel_pr"}
         assert ev.params["segment"] == {"step_px": 0, "border_px": 10, "flips": 1}

@@ -11,6 +11,7 @@ from satlab.metrics import (
     binned_recall,
     classification_metrics,
     completeness_limit,
+    false_pixel_frames,
     frame_properties,
     histogram_peak,
     match_trails,
@@ -153,6 +154,32 @@ def test_a_frame_of_confident_mistakes_widens_the_tpr_interval():
     assert np.isnan(pixel_tpr_interval(mask[:1], prob[:1])).all()
     with pytest.raises(InputError, match="confidence_level"):
         pixel_tpr_interval(mask, prob, confidence_level=68)
+
+
+def test_false_pixel_frames_name_the_frames_that_set_the_threshold():
+    """Three sky pixels of two frames outscore every trail pixel: at an FPR allowing
+    three, the threshold sits at the trail's score and the table holds both frames; at
+    one allowed, at the highest sky pixel, which one frame holds."""
+    mask = np.zeros((3, 10, 10), bool)
+    mask[:, 4:6, :] = True
+    prob = np.where(mask, 0.9, 0.0).astype(np.float32)
+    prob[0, 0, :2] = 0.95, 0.96
+    prob[2, 9, 9] = 0.92
+    n_sky = int((~mask).sum())
+    held = false_pixel_frames(mask, prob, fpr=3 / n_sky)
+    assert held[["frame", "false_px"]].values.tolist() == [[0, 2], [2, 1]]
+    assert held.share.tolist() == pytest.approx([2 / 3, 1 / 3])
+    assert held.threshold.tolist() == pytest.approx([0.9, 0.9])
+    assert pixel_metrics(mask, prob, fpr=3 / n_sky)["tpr_at_fpr"] == 1.0
+    one = false_pixel_frames(mask, prob, fpr=1.5 / n_sky)
+    assert one[["frame", "false_px"]].values.tolist() == [[0, 1]]
+    assert one.threshold.iloc[0] == pytest.approx(0.96)
+    assert pixel_metrics(mask, prob, fpr=1.5 / n_sky)["tpr_at_fpr"] == 0.0
+    # no sky pixel allowed: none above the threshold, an empty table of the same columns
+    none = false_pixel_frames(mask, prob, fpr=0.5 / n_sky)
+    assert none.empty and list(none.columns) == ["frame", "false_px", "share", "threshold"]
+    with pytest.raises(InputError, match="frame, y, x"):
+        false_pixel_frames(mask[0], prob[0])
 
 
 def test_binned_pixel_metrics_and_frame_properties():
