@@ -424,13 +424,14 @@ def evaluate(
             binned[-1].loc[0, ["tpr_at_fpr_lo", "tpr_at_fpr_hi"]] = pixel_tpr_interval(
                 mask, p, valid=valid, seed=seed
             )
-            false_frames.append(false_pixel_frames(mask, p, valid=valid).assign(method=name))
+            false_frames.append(false_pixel_frames(mask, p, valid=valid))
+            false_frames[-1].insert(0, "method", name)
             curves["pixel_roc"][name] = _thin(roc_table(mask[sel], p[sel]), "fpr")
             curves["pixel_pr"][name] = _thin(pr_table(mask[sel], p[sel]), "recall")
         tables["pixel_binned"] = pd.concat(binned, ignore_index=True)
         faint = truth.groupby("frame")["snr_avg"].min()
         false_frames = pd.concat(false_frames, ignore_index=True)
-        tables["pixel_false_frames"] = false_frames[["method", *false_frames.columns[:-1]]].assign(
+        tables["pixel_false_frames"] = false_frames.assign(
             label=info["label"].reindex(false_frames["frame"]).to_numpy(),
             negative_kind=info["negative_kind"].reindex(false_frames["frame"]).to_numpy(),
             snr_avg=faint.reindex(false_frames["frame"]).to_numpy(),
