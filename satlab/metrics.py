@@ -294,12 +294,8 @@ def false_pixel_frames(trail_mask, trail_prob, *, valid=None, fpr: float = 1e-5)
 
     Parameters
     ----------
-    trail_mask, trail_prob : array-like (frame, y, x)
-        Truth and prediction, as for :func:`pixel_metrics`.
-    valid : array-like of bool, optional
-        Footprint ``(y, x)`` or ``(frame, y, x)``.
-    fpr : float
-        Operating point (seed 002: 1e-5).
+    trail_mask, trail_prob, valid, fpr
+        As for :func:`pixel_tpr_interval`.
 
     Returns
     -------
