@@ -77,9 +77,9 @@ def train(name, seed, preset, out, frames, pool, epochs, mining_rounds, workers,
           column_fraction, truncation_fraction, snr_range):  # fmt: skip
     """Train model NAME on simulated frames; write NAME.safetensors and its model card.
 
-    The recipe of each model (frames, epochs, mining rounds) is the one of the shipped
-    weights, so `satlab train NAME --seed 2026` reproduces them; where the shipped card has
-    an `init`, run its command with `--init` on the weights `init.command` made.
+    The shipped weights' card gives the command that made them; where it has an `init`,
+    run its command with `--init` on the weights `init.command` made, down to the first
+    run (the recipe at `--seed 2026` for trail-cnn and trail-unet).
     """
     from .core import train_model
     from .data import DEFAULT_CACHE, reviewed_negatives
